@@ -1,0 +1,26 @@
+// The built-in functions of SPEC §6 (print, len, range, format, assert, ...)
+// and the methods of the built-in types (list, map, str, error).
+#pragma once
+
+#include "runtime/interp.hpp"
+#include "runtime/object.hpp"
+
+namespace weft {
+
+// Adds print, repr, str, int, float, bool, type, len, list, range, min, max,
+// abs, sorted, format, error, assert, assert_eq, assert_raises and import to
+// Interp::builtins.
+void register_builtins(Interp& in);
+
+// Method tables of the built-in types, used by the VM's INVOKE.
+const MethodTable& list_methods();
+const MethodTable& map_methods();
+const MethodTable& str_methods();
+
+// Code points of a string: how len/index/slice/iteration see it.
+// Returns the byte offset of code point `index` (0 <= index <= cp_count).
+std::size_t utf8_offset(const ObjString* s, std::int64_t index);
+// Length in bytes of the code point starting at byte `pos` (1 for invalid bytes).
+std::size_t utf8_char_len(const ObjString* s, std::size_t pos);
+
+}  // namespace weft

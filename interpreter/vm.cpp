@@ -1,0 +1,1118 @@
+// The VM dispatch loop.
+//
+// Style (from clox, Lua and Wren): instructions are dispatched with computed
+// goto behind DISPATCH()/CASE() (a switch on other compilers); the
+// instruction pointer, stack pointer and base live in locals, and are saved
+// to the frame (SAVE(), Lua's Protect) before anything that can throw,
+// allocate a lot, call out or release the GIL. Errors are C++ exceptions:
+// natives throw NativeError (plain strings), script `throw` throws
+// ScriptThrow with the value in Thread::pending; run() catches both, finds
+// the innermost `try` handler of this activation, and resumes there.
+//
+// The eval breaker (Thread::gil.breaker) is tested with one relaxed load on
+// every backward jump and every call; when any bit is set, safe_point()
+// yields the GIL, collects garbage, or raises KeyboardInterrupt/TimeoutError.
+#include "vm.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+#include "builtins.hpp"
+#include "opcodes.hpp"
+#include "runtime/natives.hpp"
+#include "stdlib/sys_exit.hpp"
+
+#if defined(__GNUC__)
+#define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define WEFT_LIKELY(x) (x)
+#define WEFT_UNLIKELY(x) (x)
+#endif
+
+namespace weft {
+
+// ------------------------------------------------------------- positions
+
+static std::string module_name(const ObjProto* p) { return p->module ? p->module->display : "?"; }
+
+SourcePos current_position(Thread& t) {
+  if (t.frames.empty()) return {};
+  const Frame& f = t.frames.back();
+  const ObjProto* p = f.closure->proto;
+  auto off = static_cast<std::uint32_t>(f.ip - p->code.data());
+  LineInfo li = p->position(off ? off - 1 : 0);
+  return {module_name(p), li.line, li.col};
+}
+
+static void record_trace(Thread& t, std::vector<std::string>& out, SourcePos& pos) {
+  for (const Frame& f : t.frames) {
+    const ObjProto* p = f.closure->proto;
+    auto off = static_cast<std::uint32_t>(f.ip - p->code.data());
+    LineInfo li = p->position(off ? off - 1 : 0);
+    out.push_back(fmt::format("{}:{} in {}", module_name(p), li.line, p->name));
+  }
+  pos = current_position(t);
+}
+
+void attach_trace(Thread& t, Value v) {
+  t.last_throw.trace.clear();
+  SourcePos pos;
+  record_trace(t, t.last_throw.trace, pos);
+  t.last_throw.file = pos.file;
+  t.last_throw.line = pos.line;
+  t.last_throw.col = pos.col;
+  if (!is_obj_type(v, ObjType::Error)) return;
+  auto* e = as<ObjError>(v);
+  if (e->trace) return;  // rethrown: keep where it started
+  ObjList* l = new_list(t);
+  for (const auto& s : t.last_throw.trace) l->items.push_back(str_value(t, s));
+  e->trace = l;
+  e->file = pos.file;
+  e->line = pos.line;
+  e->col = pos.col;
+}
+
+Value make_thrown_error(Thread& t, const std::string& type, const std::string& message) {
+  Value v = Value::object(new_error(t, type, message));
+  attach_trace(t, v);
+  t.pending = v;
+  return v;
+}
+
+// -------------------------------------------------------------- upvalues
+
+static ObjUpvalue* capture_upvalue(Thread& t, Value* slot) {
+  ObjUpvalue* prev = nullptr;
+  ObjUpvalue* u = t.open_upvalues;
+  while (u && u->location > slot) {
+    prev = u;
+    u = u->next_open;
+  }
+  if (u && u->location == slot) return u;
+  ObjUpvalue* created = t.interp.heap.make<ObjUpvalue>(slot);
+  created->next_open = u;
+  if (prev)
+    prev->next_open = created;
+  else
+    t.open_upvalues = created;
+  return created;
+}
+
+static inline void close_upvalues(Thread& t, Value* last) {
+  while (t.open_upvalues && t.open_upvalues->location >= last) {
+    ObjUpvalue* u = t.open_upvalues;
+    u->closed = *u->location;
+    u->location = &u->closed;
+    t.open_upvalues = u->next_open;
+  }
+}
+
+// ------------------------------------------------------------ safe point
+
+void safe_point(Thread& t) {
+  std::uint32_t bits = t.gil.breaker.load(std::memory_order_acquire);
+  if (bits & kBreakGc) {
+    t.gil.breaker.fetch_and(~static_cast<std::uint32_t>(kBreakGc), std::memory_order_relaxed);
+    t.interp.heap.collect();
+  }
+  if (bits & kBreakDropRequest) t.interp.gil.yield(t.gil);
+  if (bits & (kBreakInterrupt | kBreakTimeout)) t.check_interrupts();
+}
+
+// ------------------------------------------------------------ operations
+
+[[noreturn]] static void binop_error(const char* op, Value a, Value b) {
+  raisef("TypeError", "unsupported operand types for {}: '{}' and '{}'", op, type_name(a), type_name(b));
+}
+
+static Value repeat(Thread& t, Value seq, std::int64_t n) {
+  if (n < 0) n = 0;
+  if (is_obj_type(seq, ObjType::String)) {
+    auto* s = as<ObjString>(seq);
+    if (s->length && static_cast<std::uint64_t>(n) > (1ull << 31) / s->length)
+      raise("MemoryError", "string too large");
+    t.interp.heap.account(s->length * static_cast<std::size_t>(n));
+    std::string out;
+    out.reserve(s->length * static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) out.append(s->view());
+    return str_value(t, out);
+  }
+  auto* l = as<ObjList>(seq);
+  if (!l->items.empty() && static_cast<std::uint64_t>(n) > (1ull << 32) / l->items.size())
+    raise("MemoryError", "list too large");
+  t.interp.heap.account(l->items.size() * static_cast<std::size_t>(n) * sizeof(Value));
+  ObjList* out = new_list(t);
+  out->items.reserve(l->items.size() * static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) out->items.insert(out->items.end(), l->items.begin(), l->items.end());
+  return Value::object(out);
+}
+
+static Value arith_slow(Thread& t, Op op, Value a, Value b) {
+  if (a.is_number() && b.is_number()) {
+    if (a.is_int() && b.is_int()) {
+      std::int64_t x = a.as.i, y = b.as.i, r;
+      switch (op) {
+        case Op::ADD:
+          if (__builtin_add_overflow(x, y, &r)) raise("OverflowError", "integer overflow in +");
+          return Value::integer(r);
+        case Op::SUB:
+          if (__builtin_sub_overflow(x, y, &r)) raise("OverflowError", "integer overflow in -");
+          return Value::integer(r);
+        case Op::MUL:
+          if (__builtin_mul_overflow(x, y, &r)) raise("OverflowError", "integer overflow in *");
+          return Value::integer(r);
+        case Op::DIV:
+          if (y == 0) raise("ZeroDivisionError", "division by zero");
+          return Value::number(static_cast<double>(x) / static_cast<double>(y));
+        case Op::FLOORDIV: {
+          if (y == 0) raise("ZeroDivisionError", "integer division by zero");
+          if (x == INT64_MIN && y == -1) raise("OverflowError", "integer overflow in //");
+          std::int64_t q = x / y;
+          if ((x % y != 0) && ((x < 0) != (y < 0))) --q;
+          return Value::integer(q);
+        }
+        case Op::MOD: {
+          if (y == 0) raise("ZeroDivisionError", "integer modulo by zero");
+          if (y == -1) return Value::integer(0);
+          std::int64_t m = x % y;
+          if (m != 0 && ((m < 0) != (y < 0))) m += y;
+          return Value::integer(m);
+        }
+        default:
+          break;
+      }
+    }
+    double x = a.to_double(), y = b.to_double();
+    switch (op) {
+      case Op::ADD: return Value::number(x + y);
+      case Op::SUB: return Value::number(x - y);
+      case Op::MUL: return Value::number(x * y);
+      case Op::DIV:
+        if (y == 0) raise("ZeroDivisionError", "float division by zero");
+        return Value::number(x / y);
+      case Op::FLOORDIV:
+        if (y == 0) raise("ZeroDivisionError", "float floor division by zero");
+        return Value::number(std::floor(x / y));
+      case Op::MOD: {
+        if (y == 0) raise("ZeroDivisionError", "float modulo by zero");
+        double m = std::fmod(x, y);
+        if (m != 0 && ((m < 0) != (y < 0))) m += y;
+        return Value::number(m);
+      }
+      default:
+        break;
+    }
+  }
+  const char* sym = op == Op::ADD ? "+" : op == Op::SUB ? "-" : op == Op::MUL ? "*" : op == Op::DIV ? "/"
+                  : op == Op::FLOORDIV ? "//" : "%";
+  if (op == Op::ADD && a.is_obj() && b.is_obj() && a.as.o->type == b.as.o->type) {
+    if (a.as.o->type == ObjType::String) {
+      auto* x = as<ObjString>(a);
+      auto* y = as<ObjString>(b);
+      std::string s;
+      s.reserve(x->length + y->length);
+      s.append(x->view());
+      s.append(y->view());
+      return str_value(t, s);
+    }
+    if (a.as.o->type == ObjType::List) {
+      ObjList* out = new_list(t);
+      auto& x = as<ObjList>(a)->items;
+      auto& y = as<ObjList>(b)->items;
+      t.interp.heap.account((x.size() + y.size()) * sizeof(Value));
+      out->items.reserve(x.size() + y.size());
+      out->items.insert(out->items.end(), x.begin(), x.end());
+      out->items.insert(out->items.end(), y.begin(), y.end());
+      return Value::object(out);
+    }
+  }
+  if (op == Op::MUL) {
+    bool seq_a = is_obj_type(a, ObjType::String) || is_obj_type(a, ObjType::List);
+    bool seq_b = is_obj_type(b, ObjType::String) || is_obj_type(b, ObjType::List);
+    if (seq_a && b.is_int()) return repeat(t, a, b.as.i);
+    if (seq_b && a.is_int()) return repeat(t, b, a.as.i);
+  }
+  binop_error(sym, a, b);
+}
+
+// Returns <0, 0, >0; raises TypeError for unordered types.
+static int compare_values(Value a, Value b, const char* op) {
+  if (a.is_int() && b.is_int()) return a.as.i < b.as.i ? -1 : a.as.i > b.as.i ? 1 : 0;
+  if (a.is_number() && b.is_number()) {
+    double x = a.to_double(), y = b.to_double();
+    if (std::isnan(x) || std::isnan(y)) return 2;  // every comparison with nan is false
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (is_obj_type(a, ObjType::String) && is_obj_type(b, ObjType::String)) {
+    int c = as<ObjString>(a)->view().compare(as<ObjString>(b)->view());
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+  }
+  raisef("TypeError", "'{}' not supported between '{}' and '{}'", op, type_name(a), type_name(b));
+}
+
+static bool contains(Value needle, Value hay) {
+  if (!hay.is_obj()) raisef("TypeError", "'in' needs a list, map, str or range, not {}", type_name(hay));
+  switch (hay.as.o->type) {
+    case ObjType::List:
+      for (Value v : as<ObjList>(hay)->items)
+        if (values_equal(v, needle)) return true;
+      return false;
+    case ObjType::Map:
+      if (!hashable(needle)) return false;
+      return as<ObjMap>(hay)->find(needle) != nullptr;
+    case ObjType::String:
+      if (!is_obj_type(needle, ObjType::String))
+        raisef("TypeError", "'in <str>' needs a str on the left, not {}", type_name(needle));
+      return as<ObjString>(hay)->view().find(as<ObjString>(needle)->view()) != std::string_view::npos;
+    case ObjType::Range: {
+      auto* r = as<ObjRange>(hay);
+      if (!needle.is_int()) return false;
+      std::int64_t x = needle.as.i;
+      if (r->step > 0 ? (x < r->start || x >= r->stop) : (x > r->start || x <= r->stop)) return false;
+      return ((x - r->start) % r->step) == 0;
+    }
+    default:
+      raisef("TypeError", "'in' needs a list, map, str or range, not {}", type_name(hay));
+  }
+}
+
+static std::int64_t norm_index(std::int64_t i, std::int64_t len, const char* what) {
+  std::int64_t j = i < 0 ? i + len : i;
+  if (j < 0 || j >= len) raisef("IndexError", "{} index {} out of range (length {})", what, i, len);
+  return j;
+}
+
+static void check_key(Value k) {
+  if (!hashable(k)) raisef("TypeError", "unhashable type: '{}'", type_name(k));
+}
+
+static Value get_index(Thread& t, Value obj, Value idx) {
+  if (obj.is_obj()) {
+    switch (obj.as.o->type) {
+      case ObjType::List: {
+        auto& items = as<ObjList>(obj)->items;
+        if (!idx.is_int()) raisef("TypeError", "list index must be an int, not {}", type_name(idx));
+        return items[static_cast<std::size_t>(norm_index(idx.as.i, static_cast<std::int64_t>(items.size()), "list"))];
+      }
+      case ObjType::Map: {
+        check_key(idx);
+        Value* v = as<ObjMap>(obj)->find(idx);
+        if (!v) raise("KeyError", to_repr(idx));
+        return *v;
+      }
+      case ObjType::String: {
+        auto* s = as<ObjString>(obj);
+        if (!idx.is_int()) raisef("TypeError", "str index must be an int, not {}", type_name(idx));
+        std::int64_t i = norm_index(idx.as.i, s->cp_count, "str");
+        std::size_t off = utf8_offset(s, i);
+        return str_value(t, s->view().substr(off, utf8_char_len(s, off)));
+      }
+      case ObjType::Range: {
+        auto* r = as<ObjRange>(obj);
+        if (!idx.is_int()) raisef("TypeError", "range index must be an int, not {}", type_name(idx));
+        std::int64_t i = norm_index(idx.as.i, r->length(), "range");
+        return Value::integer(r->start + i * r->step);
+      }
+      default:
+        break;
+    }
+  }
+  raisef("TypeError", "cannot index a value of type {}", type_name(obj));
+}
+
+static void set_index(Thread& t, Value obj, Value idx, Value v) {
+  (void)t;
+  if (is_obj_type(obj, ObjType::List)) {
+    auto& items = as<ObjList>(obj)->items;
+    if (!idx.is_int()) raisef("TypeError", "list index must be an int, not {}", type_name(idx));
+    items[static_cast<std::size_t>(norm_index(idx.as.i, static_cast<std::int64_t>(items.size()), "list"))] = v;
+    return;
+  }
+  if (is_obj_type(obj, ObjType::Map)) {
+    check_key(idx);
+    as<ObjMap>(obj)->set(idx, v);
+    return;
+  }
+  if (is_obj_type(obj, ObjType::String)) raise("TypeError", "strings are immutable");
+  raisef("TypeError", "cannot assign by index to a value of type {}", type_name(obj));
+}
+
+static Value get_field(Thread& t, Value obj, ObjString* name) {
+  if (obj.is_obj()) {
+    switch (obj.as.o->type) {
+      case ObjType::Map: {
+        Value* v = as<ObjMap>(obj)->find(Value::object(name));
+        if (!v) raise("KeyError", to_repr(Value::object(name)));
+        return *v;
+      }
+      case ObjType::Error: {
+        auto* e = as<ObjError>(obj);
+        std::string_view n = name->view();
+        if (n == "type") return Value::object(e->type_name);
+        if (n == "message") return Value::object(e->message);
+        if (n == "trace") return e->trace ? Value::object(e->trace) : Value::object(new_list(t));
+        break;
+      }
+      case ObjType::Handle: {
+        Value out;
+        if (as<ObjHandle>(obj)->get_field(t, name->view(), out)) return out;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  raisef("TypeError", "{} has no field '{}'", type_name(obj), name->view());
+}
+
+static void set_field(Value obj, ObjString* name, Value v) {
+  if (is_obj_type(obj, ObjType::Map)) {
+    as<ObjMap>(obj)->set(Value::object(name), v);
+    return;
+  }
+  raisef("TypeError", "cannot set field '{}' on a value of type {}", name->view(), type_name(obj));
+}
+
+static const Method* find_method(Value recv, ObjString* name) {
+  const MethodTable* table = nullptr;
+  if (recv.is_obj()) {
+    switch (recv.as.o->type) {
+      case ObjType::List: table = &list_methods(); break;
+      case ObjType::Map: table = &map_methods(); break;
+      case ObjType::String: table = &str_methods(); break;
+      case ObjType::Handle: table = &as<ObjHandle>(recv)->methods(); break;
+      default: break;
+    }
+  }
+  if (!table) return nullptr;
+  auto it = table->find(name->view());
+  return it == table->end() ? nullptr : &it->second;
+}
+
+[[noreturn]] static void arity_error(const char* name, int min, int max, int got) {
+  if (min == max)
+    raisef("TypeError", "{}() takes {} argument{} ({} given)", name, min, min == 1 ? "" : "s", got);
+  if (max < 0) raisef("TypeError", "{}() takes at least {} argument{} ({} given)", name, min, min == 1 ? "" : "s", got);
+  raisef("TypeError", "{}() takes {} to {} arguments ({} given)", name, min, max, got);
+}
+
+// ---------------------------------------------------------- iteration
+
+static void iter_prep(Value* s) {
+  Value it = s[0];
+  if (is_obj_type(it, ObjType::Range)) {
+    auto* r = as<ObjRange>(it);
+    s[0] = Value::integer(r->stop);
+    s[1] = Value::integer(r->start);
+    s[2] = Value::integer(r->step);
+    return;
+  }
+  if (is_obj_type(it, ObjType::List) || is_obj_type(it, ObjType::Map) || is_obj_type(it, ObjType::String)) {
+    s[1] = Value::integer(0);
+    s[2] = Value::integer(0);
+    return;
+  }
+  raisef("TypeError", "cannot iterate over a value of type {}", type_name(it));
+}
+
+// ---------------------------------------------------------- the loop
+
+static Value execute(Thread& t);
+
+// Runs until the frame at depth `entry` (a reentry frame) returns. Catches
+// errors and resumes at the innermost handler of this activation; errors
+// with no handler here propagate to the native caller as ScriptThrow.
+static Value run(Thread& t, std::size_t entry) {
+  for (;;) {
+    try {
+      return execute(t);
+    } catch (NativeError& e) {
+      make_thrown_error(t, e.type, e.message);
+    } catch (ScriptThrow&) {
+      // t.pending holds the value; its trace was recorded at the throw.
+    } catch (std::bad_alloc&) {
+      make_thrown_error(t, "MemoryError", "out of memory");
+    }
+    // Find a handler belonging to this activation.
+    if (!t.handlers.empty() && t.handlers.back().frame_depth > entry) {
+      Handler h = t.handlers.back();
+      t.handlers.pop_back();
+      close_upvalues(t, h.sp);
+      t.frames.resize(h.frame_depth);
+      t.sp = h.sp;
+      *t.sp++ = t.pending;
+      t.pending = Value();
+      t.frames.back().ip = h.catch_ip;
+      continue;
+    }
+    // Unwind this activation entirely and let the caller see the error.
+    Value* base = t.frames[entry].base;
+    close_upvalues(t, base);
+    while (!t.handlers.empty() && t.handlers.back().frame_depth > entry) t.handlers.pop_back();
+    t.frames.resize(entry);
+    t.sp = base;
+    throw ScriptThrow{};
+  }
+}
+
+static Value execute(Thread& t) {
+  Frame* frame;
+  const std::uint8_t* ip;
+  Value* base;
+  Value* sp = t.sp;
+  const Value* consts;
+  Value* globals;
+  int argc;
+  Value ret;
+
+#define LOAD_FRAME()                                              \
+  do {                                                            \
+    frame = &t.frames.back();                                     \
+    ip = frame->ip;                                               \
+    base = frame->base;                                           \
+    consts = frame->closure->proto->constants.data();             \
+    globals = frame->closure->proto->module->values.data();       \
+  } while (0)
+#define SAVE() (frame->ip = ip, t.sp = sp)
+#define RELOAD_GLOBALS() (globals = frame->closure->proto->module->values.data())
+#define READ_U8() (*ip++)
+#define READ_U16() (ip += 2, static_cast<std::uint16_t>(ip[-2] | (ip[-1] << 8)))
+#define PUSH(v) (*sp++ = (v))
+#define POP() (*--sp)
+#define PEEK(n) (sp[-1 - (n)])
+#define CHECK_BREAKER()                                                         \
+  do {                                                                          \
+    if (WEFT_UNLIKELY(t.gil.breaker.load(std::memory_order_relaxed))) {         \
+      SAVE();                                                                   \
+      safe_point(t);                                                            \
+      RELOAD_GLOBALS();                                                         \
+    }                                                                           \
+  } while (0)
+
+  LOAD_FRAME();
+
+#if defined(__GNUC__) && !defined(WEFT_NO_COMPUTED_GOTO)
+  static void* dispatch_table[] = {
+#define WEFT_OP_LABEL(name, kind) &&L_##name,
+      WEFT_OPCODES(WEFT_OP_LABEL)
+#undef WEFT_OP_LABEL
+  };
+#define TRACE_EXEC()                                                           \
+  if (WEFT_UNLIKELY(t.interp.debug.trace_execution)) {                         \
+    std::fprintf(stderr, "[%d] %04d %s\n", t.id(),                             \
+                 static_cast<int>(ip - frame->closure->proto->code.data()),    \
+                 kOpNames[*ip]);                                               \
+  }
+#define DISPATCH()                  \
+  do {                              \
+    TRACE_EXEC();                   \
+    goto* dispatch_table[*ip++];    \
+  } while (0)
+#define CASE(name) L_##name:
+  DISPATCH();
+#else
+#define DISPATCH() goto dispatch
+#define CASE(name) case Op::name:
+dispatch:
+  if (WEFT_UNLIKELY(t.interp.debug.trace_execution))
+    std::fprintf(stderr, "[%d] %04d %s\n", t.id(), static_cast<int>(ip - frame->closure->proto->code.data()),
+                 kOpNames[*ip]);
+  switch (static_cast<Op>(*ip++)) {
+#endif
+
+  CASE(CONST) {
+    PUSH(consts[READ_U16()]);
+    DISPATCH();
+  }
+  CASE(SMALL_INT) {
+    PUSH(Value::integer(static_cast<std::int16_t>(READ_U16())));
+    DISPATCH();
+  }
+  CASE(NIL) {
+    PUSH(Value());
+    DISPATCH();
+  }
+  CASE(TRUE) {
+    PUSH(Value::boolean(true));
+    DISPATCH();
+  }
+  CASE(FALSE) {
+    PUSH(Value::boolean(false));
+    DISPATCH();
+  }
+  CASE(POP) {
+    --sp;
+    DISPATCH();
+  }
+  CASE(POPN) {
+    sp -= READ_U16();
+    DISPATCH();
+  }
+  CASE(DUP) {
+    Value v = PEEK(0);
+    PUSH(v);
+    DISPATCH();
+  }
+  CASE(DUP2) {
+    Value a = PEEK(1), b = PEEK(0);
+    PUSH(a);
+    PUSH(b);
+    DISPATCH();
+  }
+  CASE(GET_LOCAL) {
+    PUSH(base[READ_U16()]);
+    DISPATCH();
+  }
+  CASE(SET_LOCAL) {
+    base[READ_U16()] = POP();
+    DISPATCH();
+  }
+  CASE(GET_UPVAL) {
+    PUSH(*frame->closure->upvalues[READ_U16()]->location);
+    DISPATCH();
+  }
+  CASE(SET_UPVAL) {
+    *frame->closure->upvalues[READ_U16()]->location = POP();
+    DISPATCH();
+  }
+  CASE(GET_GLOBAL) {
+    std::uint16_t k = READ_U16();
+    Value v = globals[k];
+    if (WEFT_UNLIKELY(v.is_undef())) {
+      SAVE();
+      raisef("NameError", "name '{}' is not defined", frame->closure->proto->module->names[k]->view());
+    }
+    PUSH(v);
+    DISPATCH();
+  }
+  CASE(SET_GLOBAL) {
+    globals[READ_U16()] = POP();
+    DISPATCH();
+  }
+  CASE(GET_INDEX) {
+    Value idx = PEEK(0), obj = PEEK(1);
+    if (WEFT_LIKELY(is_obj_type(obj, ObjType::List) && idx.is_int())) {
+      auto& items = as<ObjList>(obj)->items;
+      std::uint64_t i = static_cast<std::uint64_t>(idx.as.i);
+      if (WEFT_LIKELY(i < items.size())) {
+        sp[-2] = items[i];
+        --sp;
+        DISPATCH();
+      }
+    }
+    SAVE();
+    Value r = get_index(t, obj, idx);
+    sp[-2] = r;
+    --sp;
+    DISPATCH();
+  }
+  CASE(SET_INDEX) {
+    Value v = PEEK(0), idx = PEEK(1), obj = PEEK(2);
+    if (WEFT_LIKELY(is_obj_type(obj, ObjType::List) && idx.is_int())) {
+      auto& items = as<ObjList>(obj)->items;
+      std::uint64_t i = static_cast<std::uint64_t>(idx.as.i);
+      if (WEFT_LIKELY(i < items.size())) {
+        items[i] = v;
+        sp -= 3;
+        DISPATCH();
+      }
+    }
+    SAVE();
+    set_index(t, obj, idx, v);
+    sp -= 3;
+    DISPATCH();
+  }
+  CASE(GET_FIELD) {
+    auto* name = as<ObjString>(consts[READ_U16()]);
+    Value obj = PEEK(0);
+    if (WEFT_LIKELY(is_obj_type(obj, ObjType::Map))) {
+      if (Value* v = as<ObjMap>(obj)->find(Value::object(name))) {
+        sp[-1] = *v;
+        DISPATCH();
+      }
+    }
+    SAVE();
+    sp[-1] = get_field(t, obj, name);
+    DISPATCH();
+  }
+  CASE(SET_FIELD) {
+    auto* name = as<ObjString>(consts[READ_U16()]);
+    Value v = PEEK(0), obj = PEEK(1);
+    SAVE();
+    set_field(obj, name, v);
+    sp -= 2;
+    DISPATCH();
+  }
+
+#define ARITH(OPNAME, BUILTIN, FOP)                                      \
+  CASE(OPNAME) {                                                         \
+    Value b = PEEK(0), a = PEEK(1);                                      \
+    if (WEFT_LIKELY(a.is_int() && b.is_int())) {                         \
+      std::int64_t r;                                                    \
+      if (WEFT_LIKELY(!BUILTIN(a.as.i, b.as.i, &r))) {                   \
+        sp[-2].as.i = r;                                                 \
+        --sp;                                                            \
+        DISPATCH();                                                      \
+      }                                                                  \
+    } else if (a.is_float() && b.is_float()) {                           \
+      sp[-2].as.d = a.as.d FOP b.as.d;                                   \
+      --sp;                                                              \
+      DISPATCH();                                                        \
+    }                                                                    \
+    SAVE();                                                              \
+    sp[-2] = arith_slow(t, Op::OPNAME, a, b);                            \
+    --sp;                                                                \
+    DISPATCH();                                                          \
+  }
+  ARITH(ADD, __builtin_add_overflow, +)
+  ARITH(SUB, __builtin_sub_overflow, -)
+  ARITH(MUL, __builtin_mul_overflow, *)
+#undef ARITH
+
+  CASE(DIV) {
+    Value b = PEEK(0), a = PEEK(1);
+    if (WEFT_LIKELY(a.is_float() && b.is_float() && b.as.d != 0)) {
+      sp[-2].as.d = a.as.d / b.as.d;
+      --sp;
+      DISPATCH();
+    }
+    SAVE();
+    sp[-2] = arith_slow(t, Op::DIV, a, b);
+    --sp;
+    DISPATCH();
+  }
+  CASE(FLOORDIV) {
+    Value b = PEEK(0), a = PEEK(1);
+    SAVE();
+    sp[-2] = arith_slow(t, Op::FLOORDIV, a, b);
+    --sp;
+    DISPATCH();
+  }
+  CASE(MOD) {
+    Value b = PEEK(0), a = PEEK(1);
+    if (WEFT_LIKELY(a.is_int() && b.is_int() && b.as.i > 0 && a.as.i >= 0)) {
+      sp[-2].as.i = a.as.i % b.as.i;
+      --sp;
+      DISPATCH();
+    }
+    SAVE();
+    sp[-2] = arith_slow(t, Op::MOD, a, b);
+    --sp;
+    DISPATCH();
+  }
+  CASE(ADD_INT) {
+    auto k = static_cast<std::int16_t>(READ_U16());
+    Value a = PEEK(0);
+    std::int64_t r;
+    if (WEFT_LIKELY(a.is_int() && !__builtin_add_overflow(a.as.i, static_cast<std::int64_t>(k), &r))) {
+      sp[-1].as.i = r;
+      DISPATCH();
+    }
+    SAVE();
+    sp[-1] = arith_slow(t, Op::ADD, a, Value::integer(k));
+    DISPATCH();
+  }
+  CASE(NEG) {
+    Value a = PEEK(0);
+    if (a.is_int()) {
+      if (a.as.i == INT64_MIN) {
+        SAVE();
+        raise("OverflowError", "integer overflow in unary -");
+      }
+      sp[-1].as.i = -a.as.i;
+    } else if (a.is_float()) {
+      sp[-1].as.d = -a.as.d;
+    } else {
+      SAVE();
+      raisef("TypeError", "bad operand type for unary -: '{}'", type_name(a));
+    }
+    DISPATCH();
+  }
+  CASE(NOT) {
+    sp[-1] = Value::boolean(!sp[-1].truthy());
+    DISPATCH();
+  }
+  CASE(EQ) {
+    Value b = PEEK(0), a = PEEK(1);
+    bool r = (a.tag == Tag::Int && b.tag == Tag::Int) ? a.as.i == b.as.i : values_equal(a, b);
+    sp[-2] = Value::boolean(r);
+    --sp;
+    DISPATCH();
+  }
+  CASE(NE) {
+    Value b = PEEK(0), a = PEEK(1);
+    bool r = (a.tag == Tag::Int && b.tag == Tag::Int) ? a.as.i != b.as.i : !values_equal(a, b);
+    sp[-2] = Value::boolean(r);
+    --sp;
+    DISPATCH();
+  }
+#define COMPARE(OPNAME, SYM, TEST)                            \
+  CASE(OPNAME) {                                              \
+    Value b = PEEK(0), a = PEEK(1);                           \
+    bool r;                                                   \
+    if (WEFT_LIKELY(a.is_int() && b.is_int())) {              \
+      r = a.as.i SYM b.as.i;                                  \
+    } else {                                                  \
+      SAVE();                                                 \
+      int c = compare_values(a, b, #SYM);                     \
+      r = c != 2 && (TEST);                                   \
+    }                                                         \
+    sp[-2] = Value::boolean(r);                               \
+    --sp;                                                     \
+    DISPATCH();                                               \
+  }
+  COMPARE(LT, <, c < 0)
+  COMPARE(LE, <=, c <= 0)
+  COMPARE(GT, >, c > 0)
+  COMPARE(GE, >=, c >= 0)
+#undef COMPARE
+  CASE(IN) {
+    Value b = PEEK(0), a = PEEK(1);
+    SAVE();
+    bool r = contains(a, b);
+    sp[-2] = Value::boolean(r);
+    --sp;
+    DISPATCH();
+  }
+  CASE(JUMP) {
+    std::uint16_t off = READ_U16();
+    ip += off;
+    DISPATCH();
+  }
+  CASE(JUMP_IF_FALSE) {
+    std::uint16_t off = READ_U16();
+    if (!POP().truthy()) ip += off;
+    DISPATCH();
+  }
+  CASE(JUMP_IF_FALSE_KEEP) {
+    std::uint16_t off = READ_U16();
+    if (!PEEK(0).truthy())
+      ip += off;
+    else
+      --sp;
+    DISPATCH();
+  }
+  CASE(JUMP_IF_TRUE_KEEP) {
+    std::uint16_t off = READ_U16();
+    if (PEEK(0).truthy())
+      ip += off;
+    else
+      --sp;
+    DISPATCH();
+  }
+  CASE(LOOP) {
+    std::uint16_t off = READ_U16();
+    ip -= off;
+    CHECK_BREAKER();
+    DISPATCH();
+  }
+  CASE(LT_LOCAL_JUMP) {
+    std::uint16_t slot = READ_U16();
+    std::uint16_t off = READ_U16();
+    Value b = POP();
+    Value a = base[slot];
+    bool r;
+    if (WEFT_LIKELY(a.is_int() && b.is_int())) {
+      r = a.as.i < b.as.i;
+    } else {
+      SAVE();
+      int c = compare_values(a, b, "<");
+      r = c != 2 && c < 0;
+    }
+    if (!r) ip += off;
+    DISPATCH();
+  }
+  CASE(CALL) {
+    argc = READ_U8();
+    goto do_call;
+  }
+  CASE(INVOKE) {
+    auto* name = as<ObjString>(consts[READ_U16()]);
+    argc = READ_U8();
+    Value recv = sp[-argc - 1];
+    // m.name(...) on a map calls the function stored under "name" if there
+    // is one (modules are maps of functions), else a map method.
+    if (is_obj_type(recv, ObjType::Map)) {
+      if (Value* v = as<ObjMap>(recv)->find(Value::object(name))) {
+        sp[-argc - 1] = *v;
+        goto do_call;
+      }
+    }
+    const Method* m = find_method(recv, name);
+    if (WEFT_UNLIKELY(!m)) {
+      SAVE();
+      if (is_obj_type(recv, ObjType::Map)) raisef("TypeError", "map has no key or method '{}'", name->view());
+      raisef("TypeError", "{} has no method '{}'", type_name(recv), name->view());
+    }
+    if (WEFT_UNLIKELY(argc < m->min_args || (m->max_args >= 0 && argc > m->max_args))) {
+      SAVE();
+      arity_error(name->chars, m->min_args, m->max_args, argc);
+    }
+    SAVE();
+    Value r = m->fn(t, Args{sp - argc, argc, recv});
+    sp -= argc + 1;
+    PUSH(r);
+    RELOAD_GLOBALS();
+    DISPATCH();
+  }
+do_call : {
+  Value callee = sp[-argc - 1];
+  if (WEFT_LIKELY(is_obj_type(callee, ObjType::Closure))) {
+    auto* cl = as<ObjClosure>(callee);
+    ObjProto* p = cl->proto;
+    if (WEFT_UNLIKELY(argc != p->arity)) {
+      SAVE();
+      arity_error(p->name.c_str(), p->arity, p->arity, argc);
+    }
+    if (WEFT_UNLIKELY(t.frames.size() >= kMaxFrames || sp + p->max_slots >= t.stack_limit)) {
+      SAVE();
+      raisef("RecursionError", "maximum recursion depth exceeded ({} frames)", kMaxFrames);
+    }
+    frame->ip = ip;
+    t.frames.push_back(Frame{cl, p->code.data(), sp - argc - 1, nullptr, false});
+    frame = &t.frames.back();
+    ip = frame->ip;
+    base = frame->base;
+    consts = p->constants.data();
+    globals = p->module->values.data();
+    CHECK_BREAKER();
+    DISPATCH();
+  }
+  if (is_obj_type(callee, ObjType::Native)) {
+    auto* nf = as<ObjNative>(callee);
+    if (WEFT_UNLIKELY(argc < nf->min_args || (nf->max_args >= 0 && argc > nf->max_args))) {
+      SAVE();
+      arity_error(nf->name, nf->min_args, nf->max_args, argc);
+    }
+    SAVE();
+    Value r = nf->fn(t, Args{sp - argc, argc, nf->data});
+    sp -= argc + 1;
+    PUSH(r);
+    RELOAD_GLOBALS();
+    CHECK_BREAKER();
+    DISPATCH();
+  }
+  SAVE();
+  raisef("TypeError", "cannot call a value of type {}", type_name(callee));
+}
+  CASE(CLOSURE) {
+    auto* p = as<ObjProto>(consts[READ_U16()]);
+    auto* cl = t.interp.heap.make<ObjClosure>(p);
+    for (std::size_t i = 0; i < p->upvalues.size(); ++i) {
+      const UpvalueDesc& d = p->upvalues[i];
+      cl->upvalues[i] = d.is_local ? capture_upvalue(t, base + d.index) : frame->closure->upvalues[d.index];
+    }
+    PUSH(Value::object(cl));
+    DISPATCH();
+  }
+  CASE(CLOSE_UPVALS) {
+    close_upvalues(t, base + READ_U16());
+    DISPATCH();
+  }
+  CASE(RETURN) {
+    ret = POP();
+    goto do_return;
+  }
+  CASE(RETURN_NIL) {
+    ret = Value();
+    goto do_return;
+  }
+do_return : {
+    Value result = ret;
+    close_upvalues(t, base);
+    while (!t.handlers.empty() && t.handlers.back().frame_depth >= t.frames.size()) t.handlers.pop_back();
+    bool reentry = frame->reentry;
+    sp = base;
+    t.frames.pop_back();
+    if (reentry) {
+      t.sp = sp;
+      return result;
+    }
+    PUSH(result);
+    LOAD_FRAME();
+    DISPATCH();
+  }
+  CASE(LIST) {
+    std::uint16_t n = READ_U16();
+    SAVE();
+    ObjList* l = new_list(t);
+    l->items.assign(sp - n, sp);
+    sp -= n;
+    PUSH(Value::object(l));
+    DISPATCH();
+  }
+  CASE(MAP) {
+    std::uint16_t n = READ_U16();
+    SAVE();
+    ObjMap* m = new_map(t);
+    Value* kv = sp - 2 * n;
+    for (std::uint16_t i = 0; i < n; ++i) {
+      check_key(kv[2 * i]);
+      m->set(kv[2 * i], kv[2 * i + 1]);
+    }
+    sp -= 2 * n;
+    PUSH(Value::object(m));
+    DISPATCH();
+  }
+  CASE(TRY) {
+    std::uint16_t off = READ_U16();
+    t.handlers.push_back(Handler{t.frames.size(), sp, ip + off});
+    DISPATCH();
+  }
+  CASE(END_TRY) {
+    t.handlers.pop_back();
+    DISPATCH();
+  }
+  CASE(THROW) {
+    Value v = POP();
+    SAVE();
+    attach_trace(t, v);
+    t.pending = v;
+    throw ScriptThrow{};
+  }
+  CASE(ITER_PREP) {
+    std::uint16_t slot = READ_U16();
+    SAVE();
+    iter_prep(base + slot);
+    DISPATCH();
+  }
+  CASE(FOR_ITER) {
+    std::uint16_t slot = READ_U16();
+    int nvars = READ_U8();
+    std::uint16_t off = READ_U16();
+    Value* s = base + slot;
+    if (s[0].is_int()) {  // a range: stop, current, step
+      std::int64_t cur = s[1].as.i, stop = s[0].as.i, step = s[2].as.i;
+      if (step > 0 ? cur < stop : cur > stop) {
+        if (WEFT_UNLIKELY(nvars != 1)) {
+          SAVE();
+          raise("TypeError", "a range yields one value per iteration (use 'for x in range(...)')");
+        }
+        std::int64_t next;
+        if (__builtin_add_overflow(cur, step, &next)) next = stop;
+        s[1].as.i = next;
+        PUSH(Value::integer(cur));
+        DISPATCH();
+      }
+      ip += off;
+      DISPATCH();
+    }
+    Obj* o = s[0].as.o;
+    std::int64_t i = s[1].as.i;
+    switch (o->type) {
+      case ObjType::List: {
+        auto& items = static_cast<ObjList*>(o)->items;
+        if (static_cast<std::size_t>(i) < items.size()) {
+          if (nvars == 2) PUSH(Value::integer(i));
+          PUSH(items[static_cast<std::size_t>(i)]);
+          s[1].as.i = i + 1;
+          DISPATCH();
+        }
+        break;
+      }
+      case ObjType::Map: {
+        auto& entries = static_cast<ObjMap*>(o)->entries;
+        while (static_cast<std::size_t>(i) < entries.size() && entries[static_cast<std::size_t>(i)].key.is_undef()) ++i;
+        if (static_cast<std::size_t>(i) < entries.size()) {
+          const MapEntry& e = entries[static_cast<std::size_t>(i)];
+          PUSH(e.key);
+          if (nvars == 2) PUSH(e.value);
+          s[1].as.i = i + 1;
+          DISPATCH();
+        }
+        break;
+      }
+      case ObjType::String: {
+        auto* str = static_cast<ObjString*>(o);
+        if (static_cast<std::size_t>(i) < str->length) {
+          std::size_t len = utf8_char_len(str, static_cast<std::size_t>(i));
+          SAVE();
+          Value ch = str_value(t, str->view().substr(static_cast<std::size_t>(i), len));
+          if (nvars == 2) PUSH(Value::integer(s[2].as.i));
+          PUSH(ch);
+          s[1].as.i = i + static_cast<std::int64_t>(len);
+          s[2].as.i += 1;
+          DISPATCH();
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    ip += off;
+    DISPATCH();
+  }
+
+#if !(defined(__GNUC__) && !defined(WEFT_NO_COMPUTED_GOTO))
+    default:
+      break;
+  }
+  raise("SystemError", "bad opcode");
+#endif
+  return Value();
+#undef LOAD_FRAME
+#undef SAVE
+#undef READ_U8
+#undef READ_U16
+#undef PUSH
+#undef POP
+#undef PEEK
+}
+
+// ------------------------------------------------------------- entry points
+
+Value call_value(Thread& t, Value callee, const Value* args, int argc) {
+  if (t.sp + argc + 1 >= t.stack_limit) raise("RecursionError", "value stack exhausted");
+  if (is_obj_type(callee, ObjType::Native)) {
+    auto* nf = as<ObjNative>(callee);
+    if (argc < nf->min_args || (nf->max_args >= 0 && argc > nf->max_args))
+      arity_error(nf->name, nf->min_args, nf->max_args, argc);
+    Value* at = t.sp;
+    *t.sp++ = callee;
+    for (int i = 0; i < argc; ++i) *t.sp++ = args[i];
+    struct Restore {
+      Thread& t;
+      Value* at;
+      ~Restore() { t.sp = at; }
+    } restore{t, at};
+    return nf->fn(t, Args{at + 1, argc, nf->data});
+  }
+  if (!is_obj_type(callee, ObjType::Closure)) raisef("TypeError", "cannot call a value of type {}", type_name(callee));
+  auto* cl = as<ObjClosure>(callee);
+  if (argc != cl->proto->arity) arity_error(cl->proto->name.c_str(), cl->proto->arity, cl->proto->arity, argc);
+  if (t.frames.size() >= kMaxFrames || t.native_depth >= 200 || t.sp + cl->proto->max_slots + argc + 1 >= t.stack_limit)
+    raisef("RecursionError", "maximum recursion depth exceeded ({} frames)", kMaxFrames);
+  Value* base = t.sp;
+  *t.sp++ = callee;
+  for (int i = 0; i < argc; ++i) *t.sp++ = args[i];
+  std::size_t entry = t.frames.size();
+  t.frames.push_back(Frame{cl, cl->proto->code.data(), base, nullptr, true});
+  ++t.native_depth;
+  struct Depth {
+    Thread& t;
+    ~Depth() { --t.native_depth; }
+  } depth{t};
+  return run(t, entry);
+}
+
+bool guarded_call(Thread& t, Value fn, const Value* args, int argc, Value& result, Value& error) {
+  try {
+    result = call_value(t, fn, args, argc);
+    return true;
+  } catch (ScriptThrow&) {
+    error = t.pending;
+    t.pending = Value();
+  } catch (NativeError& e) {
+    error = make_thrown_error(t, e.type, e.message);
+    t.pending = Value();
+  } catch (std::bad_alloc&) {
+    error = make_thrown_error(t, "MemoryError", "out of memory");
+    t.pending = Value();
+  }
+  return false;
+}
+
+}  // namespace weft

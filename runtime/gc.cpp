@@ -1,0 +1,267 @@
+#include "gc.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "interp.hpp"
+#include "natives.hpp"
+
+namespace weft {
+
+Heap::Heap(Interp& interp) : interp_(interp) { strings_.assign(1024, nullptr); }
+
+Heap::~Heap() {
+  // Free everything: the interpreter is going away.
+  Obj* o = objects_;
+  while (o) {
+    Obj* next = o->next;
+    free_object(o);
+    o = next;
+  }
+  objects_ = nullptr;
+}
+
+void Heap::account(std::size_t bytes) {
+  bytes_ += bytes;
+  if (limit_ && bytes_ > limit_) {
+    bytes_ -= bytes;
+    raise("MemoryError", "out of memory (heap limit reached)");
+  }
+  if (bytes_ >= next_gc_ || stress_) {
+    // Ask the allocating thread to collect at its next safe point.
+    for (Thread* t : interp_.threads)
+      if (interp_.gil.held_by(t->gil)) t->gil.breaker.fetch_or(kBreakGc, std::memory_order_relaxed);
+  }
+}
+
+void Heap::add_root_callback(std::function<void(Heap&)> cb) { root_callbacks_.push_back(std::move(cb)); }
+
+// ------------------------------------------------------------------ strings
+
+static std::uint32_t hash_bytes(std::string_view s) {
+  // FNV-1a, 32 bits.
+  std::uint32_t h = 2166136261u;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return h;
+}
+
+static void count_code_points(ObjString* s) {
+  std::uint32_t n = 0;
+  bool ascii = true;
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(s->chars);
+  for (std::uint32_t i = 0; i < s->length; ++i) {
+    if (p[i] >= 0x80) ascii = false;
+    if ((p[i] & 0xC0) != 0x80) ++n;
+  }
+  s->ascii = ascii;
+  s->cp_count = n;
+}
+
+ObjString* Heap::intern(std::string_view s) {
+  if (s.size() > 0xFFFFFFF0u) raise("MemoryError", "string too large");
+  std::uint32_t h = hash_bytes(s);
+  std::size_t mask = strings_.size() - 1;
+  std::size_t i = h & mask;
+  std::size_t tomb = SIZE_MAX;
+  ObjString* const kTomb = reinterpret_cast<ObjString*>(1);
+  for (;;) {
+    ObjString* e = strings_[i];
+    if (e == nullptr) break;
+    if (e == kTomb) {
+      if (tomb == SIZE_MAX) tomb = i;
+    } else if (e->hash == h && e->length == s.size() && std::memcmp(e->chars, s.data(), s.size()) == 0) {
+      // A string that is only reachable from the table may be resurrected
+      // between marking and sweeping; marking it here is harmless.
+      return e;
+    }
+    i = (i + 1) & mask;
+  }
+  std::size_t bytes = sizeof(ObjString) + s.size();
+  account(bytes);
+  void* mem = std::malloc(bytes);
+  if (!mem) raise("MemoryError", "out of memory");
+  ObjString* str = new (mem) ObjString();
+  str->hash = h;
+  str->length = static_cast<std::uint32_t>(s.size());
+  if (!s.empty()) std::memcpy(str->chars, s.data(), s.size());
+  str->chars[s.size()] = '\0';
+  count_code_points(str);
+  str->next = objects_;
+  objects_ = str;
+  if (tomb != SIZE_MAX) {
+    strings_[tomb] = str;
+    --string_tombs_;
+  } else {
+    strings_[i] = str;
+  }
+  ++string_count_;
+  if ((string_count_ + string_tombs_) * 2 > strings_.size()) strings_grow();
+  return str;
+}
+
+void Heap::strings_grow() {
+  ObjString* const kTomb = reinterpret_cast<ObjString*>(1);
+  std::vector<ObjString*> old;
+  old.swap(strings_);
+  std::size_t cap = old.size();
+  if (string_count_ * 4 > cap) cap *= 2;
+  strings_.assign(cap, nullptr);
+  std::size_t mask = cap - 1;
+  for (ObjString* e : old) {
+    if (!e || e == kTomb) continue;
+    std::size_t i = e->hash & mask;
+    while (strings_[i]) i = (i + 1) & mask;
+    strings_[i] = e;
+  }
+  string_tombs_ = 0;
+}
+
+void Heap::strings_remove_unmarked() {
+  ObjString* const kTomb = reinterpret_cast<ObjString*>(1);
+  for (auto& e : strings_) {
+    if (e && e != kTomb && !e->marked) {
+      e = kTomb;
+      --string_count_;
+      ++string_tombs_;
+    }
+  }
+  if (string_tombs_ * 4 > strings_.size()) strings_grow();
+}
+
+// ------------------------------------------------------------------ marking
+
+void Heap::mark_obj(Obj* o) {
+  if (!o || o->marked) return;
+  o->marked = true;
+  // Strings and ranges have no references: no need to gray them.
+  if (o->type == ObjType::String || o->type == ObjType::Range) return;
+  gray_.push_back(o);
+}
+
+void Heap::trace_references(Obj* o) {
+  switch (o->type) {
+    case ObjType::String:
+    case ObjType::Range:
+      break;
+    case ObjType::List:
+      for (Value v : static_cast<ObjList*>(o)->items) mark_value(v);
+      break;
+    case ObjType::Map:
+      for (const MapEntry& e : static_cast<ObjMap*>(o)->entries) {
+        mark_value(e.key);
+        mark_value(e.value);
+      }
+      break;
+    case ObjType::Proto: {
+      auto* p = static_cast<ObjProto*>(o);
+      for (Value v : p->constants) mark_value(v);
+      mark_obj(p->module);
+      break;
+    }
+    case ObjType::Closure: {
+      auto* c = static_cast<ObjClosure*>(o);
+      mark_obj(c->proto);
+      for (ObjUpvalue* u : c->upvalues) mark_obj(u);
+      break;
+    }
+    case ObjType::Upvalue:
+      mark_value(*static_cast<ObjUpvalue*>(o)->location);
+      break;
+    case ObjType::Native:
+      mark_value(static_cast<ObjNative*>(o)->data);
+      break;
+    case ObjType::Error: {
+      auto* e = static_cast<ObjError*>(o);
+      mark_obj(e->type_name);
+      mark_obj(e->message);
+      mark_obj(e->trace);
+      break;
+    }
+    case ObjType::Module: {
+      auto* m = static_cast<ObjModule*>(o);
+      for (ObjString* s : m->names) mark_obj(s);
+      for (Value v : m->values) mark_value(v);
+      break;
+    }
+    case ObjType::Handle:
+      static_cast<ObjHandle*>(o)->trace(*this);
+      break;
+  }
+}
+
+void Heap::collect() {
+  // Roots: builtins, modules, threads, native root callbacks.
+  for (auto& [name, v] : interp_.builtins) mark_value(v);
+  for (auto& [path, m] : interp_.modules) mark_obj(m);
+  for (Thread* t : interp_.threads) {
+    for (Value* p = t->stack; p < t->sp; ++p) mark_value(*p);
+    for (const Frame& f : t->frames) mark_obj(f.closure);
+    for (ObjUpvalue* u = t->open_upvalues; u; u = u->next_open) mark_obj(u);
+    mark_value(t->pending);
+  }
+  for (auto& cb : root_callbacks_) cb(*this);
+  while (!gray_.empty()) {
+    Obj* o = gray_.back();
+    gray_.pop_back();
+    trace_references(o);
+  }
+  strings_remove_unmarked();
+  sweep();
+  ++collections_;
+  next_gc_ = bytes_ * 2;
+  if (next_gc_ < (8u << 20)) next_gc_ = 8u << 20;
+}
+
+void Heap::sweep() {
+  Obj** link = &objects_;
+  while (Obj* o = *link) {
+    if (o->marked) {
+      o->marked = false;
+      link = &o->next;
+    } else {
+      *link = o->next;
+      free_object(o);
+    }
+  }
+}
+
+void Heap::free_object(Obj* o) {
+  switch (o->type) {
+    case ObjType::String: {
+      auto* s = static_cast<ObjString*>(o);
+      std::size_t bytes = sizeof(ObjString) + s->length;
+      bytes_ -= bytes < bytes_ ? bytes : bytes_;
+      s->~ObjString();
+      std::free(s);
+      return;
+    }
+    case ObjType::List: {
+      auto* l = static_cast<ObjList*>(o);
+      std::size_t bytes = sizeof(ObjList) + l->items.capacity() * sizeof(Value);
+      bytes_ -= bytes < bytes_ ? bytes : bytes_;
+      delete l;
+      return;
+    }
+    case ObjType::Map: {
+      auto* m = static_cast<ObjMap*>(o);
+      std::size_t bytes = sizeof(ObjMap) + m->entries.capacity() * sizeof(MapEntry) + m->index.capacity() * 4;
+      bytes_ -= bytes < bytes_ ? bytes : bytes_;
+      delete m;
+      return;
+    }
+    case ObjType::Range: bytes_ -= sizeof(ObjRange); delete static_cast<ObjRange*>(o); return;
+    case ObjType::Proto: bytes_ -= sizeof(ObjProto); delete static_cast<ObjProto*>(o); return;
+    case ObjType::Closure: bytes_ -= sizeof(ObjClosure); delete static_cast<ObjClosure*>(o); return;
+    case ObjType::Upvalue: bytes_ -= sizeof(ObjUpvalue); delete static_cast<ObjUpvalue*>(o); return;
+    case ObjType::Native: bytes_ -= sizeof(ObjNative); delete static_cast<ObjNative*>(o); return;
+    case ObjType::Error: bytes_ -= sizeof(ObjError); delete static_cast<ObjError*>(o); return;
+    case ObjType::Module: bytes_ -= sizeof(ObjModule); delete static_cast<ObjModule*>(o); return;
+    case ObjType::Handle: delete static_cast<ObjHandle*>(o); return;
+  }
+}
+
+}  // namespace weft

@@ -1,0 +1,98 @@
+// The garbage collector: a tracing mark-and-sweep collector over one heap
+// shared by all interpreter threads.
+//
+// Allocation happens only while holding the GIL, so it needs no lock of its
+// own. Allocation never collects by itself: when the heap has grown past its
+// threshold it sets the kBreakGc bit on the allocating thread, and the VM
+// collects at its next safe point (a backward jump or call), where every
+// live value is on some thread's value stack, in a frame, a global, or a
+// handle. Natives may therefore keep freshly allocated objects in C++ locals
+// without rooting them, as long as they do not call back into script code
+// (see Thread::call) in between.
+//
+// Roots: every registered thread's value stack, frames, open upvalues and
+// pending error; every module's globals; the builtins; the interned-string
+// table is weak (unmarked strings are removed).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include "object.hpp"
+
+namespace weft {
+
+struct Interp;
+
+class Heap {
+ public:
+  explicit Heap(Interp& interp);
+  ~Heap();
+
+  // Allocates and constructs a T (any Obj subclass but ObjString).
+  template <class T, class... A>
+  T* make(A&&... args) {
+    account(sizeof(T));
+    T* o = new T(static_cast<A&&>(args)...);
+    o->next = objects_;
+    objects_ = o;
+    return o;
+  }
+
+  // Returns the interned string with these bytes (creating it if new).
+  ObjString* intern(std::string_view s);
+
+  // Collects now. Must be called at a safe point by the GIL holder.
+  void collect();
+  // True when the allocation threshold has been passed.
+  bool wants_collect() const { return bytes_ >= next_gc_ || stress_; }
+
+  // Marking, for trace() implementations and root enumeration.
+  void mark_value(Value v) {
+    if (v.tag == Tag::Obj) mark_obj(v.as.o);
+  }
+  void mark_obj(Obj* o);
+
+  // Extra roots registered by native code (e.g. the jobs module's queues).
+  // Each callback marks what it keeps alive.
+  void add_root_callback(std::function<void(Heap&)> cb);
+
+  // Debug switch: collect at every safe point.
+  void set_stress(bool on) { stress_ = on; }
+  // Limit on heap bytes; past it allocation raises MemoryError.
+  void set_limit(std::size_t bytes) { limit_ = bytes; }
+
+  std::size_t bytes_allocated() const { return bytes_; }
+  std::size_t collections() const { return collections_; }
+
+  // Called for big native buffers (list growth, string bytes) so the
+  // threshold and the limit see them. Throws MemoryError past the limit.
+  void account(std::size_t bytes);
+
+ private:
+  void trace_references(Obj* o);
+  void sweep();
+  void free_object(Obj* o);
+
+  Interp& interp_;
+  Obj* objects_ = nullptr;
+  std::vector<Obj*> gray_;
+  std::size_t bytes_ = 0;
+  std::size_t next_gc_ = 8u << 20;
+  std::size_t limit_ = 0;
+  std::size_t collections_ = 0;
+  bool stress_ = false;
+  std::vector<std::function<void(Heap&)>> root_callbacks_;
+
+  // The interned-string table (open addressing on ObjString::hash).
+  std::vector<ObjString*> strings_;
+  std::size_t string_count_ = 0;
+  std::size_t string_tombs_ = 0;
+  void strings_grow();
+  void strings_remove_unmarked();
+};
+
+}  // namespace weft

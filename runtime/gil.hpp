@@ -1,0 +1,221 @@
+// The global interpreter lock.
+//
+// Exactly one Weft thread holds the GIL while it runs bytecode or touches a
+// runtime object. The design follows CPython's Python/ceval_gil.c and Ruby's
+// thread_pthread.c:
+//
+//  * A thread that waits longer than the switch interval sets the drop
+//    request bit on the holder's eval breaker. The holder notices at its next
+//    check (every backward jump and call), calls yield(), hands the lock to
+//    the next waiter and cannot take it back before that waiter ran
+//    (forced switching).
+//  * Waiters are served in FIFO order, so nobody starves.
+//  * The uncontended path is a mutex lock/unlock with no waiters: no system
+//    call, and no thread ever wakes up on a timer while only one thread runs.
+//  * Every acquire/release is recorded with monotonic nanosecond timestamps
+//    (always on): per-thread statistics for gil.stats() and --gil-stats, and
+//    state-change events for --gil-timeline and --gil-trace.
+//
+// Policies:
+//  * classic    — CPython 3.2+: a thread coming back from a blocking call
+//                 queues like everybody else and waits up to an interval
+//                 before it may request a drop (this is the convoy effect).
+//  * responsive — a thread coming back from a blocking call asks the holder
+//                 to drop at once and goes to the front of the queue, so I/O
+//                 latency stays low; CPU-bound threads keep their FIFO turns.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace weft {
+
+// Bits of a thread's eval breaker. The VM tests the whole word with one
+// relaxed load on every backward jump and call; only when it is non-zero
+// does it look at the individual bits.
+enum BreakerBits : std::uint32_t {
+  kBreakDropRequest = 1u << 0,  // another thread wants the GIL: call Gil::yield
+  kBreakInterrupt = 1u << 1,    // Ctrl-C: raise KeyboardInterrupt (main thread)
+  kBreakTimeout = 1u << 2,      // a job attempt passed its deadline: TimeoutError
+  kBreakGc = 1u << 3,           // reserved for the collector
+};
+
+// Monotonic clock in nanoseconds (vDSO, no system call).
+std::uint64_t now_ns();
+
+enum class GilPolicy { Classic, Responsive };
+const char* policy_name(GilPolicy p);
+
+// What a thread is doing, for the timeline and the trace.
+enum class ThreadActivity : std::uint8_t { Running, Waiting, Blocked, Ended };
+
+// Statistics of one thread (also kept after the thread ended).
+struct GilThreadStats {
+  int id = 0;
+  std::string name;
+  std::uint64_t acquisitions = 0;
+  std::uint64_t contended = 0;    // acquisitions that had to wait
+  std::uint64_t forced = 0;       // drops on request (yield)
+  std::uint64_t io_releases = 0;  // releases around blocking calls
+  std::uint64_t wait_ns = 0;
+  std::uint64_t hold_ns = 0;
+  std::uint64_t max_wait_ns = 0;
+  bool alive = true;
+};
+
+// A snapshot for gil.stats(): totals plus one entry per thread that ran since
+// the last reset (ended threads included), in thread-id order.
+struct GilStats {
+  std::uint64_t switches = 0;  // ownership passed to a different thread
+  std::uint64_t forced = 0;
+  std::uint64_t io_releases = 0;
+  std::uint64_t acquisitions = 0;
+  std::uint64_t contended = 0;
+  std::uint64_t wait_ns = 0;
+  std::uint64_t hold_ns = 0;
+  double interval_s = 0.005;
+  GilPolicy policy = GilPolicy::Responsive;
+  std::vector<GilThreadStats> threads;
+};
+
+// The GIL's view of one interpreter thread. It is embedded in the VM's
+// per-thread state; the GIL never owns it. Fields below `breaker` are the
+// GIL's private bookkeeping.
+struct GilThread {
+  // Eval breaker: set by other threads (drop request, interrupt, timeout),
+  // read by the owning thread on every check.
+  std::atomic<std::uint32_t> breaker{0};
+  int id = 0;
+  std::string name;
+
+  // --- private to Gil (protected by Gil's mutex or owned by the holder) ---
+  std::condition_variable cv;       // this thread's own wake-up signal
+  bool granted = false;             // the lock was handed to this thread
+  std::uint64_t acquired_at = 0;    // when this thread took the lock
+  std::uint64_t blocked_since = 0;
+  std::string blocked_on;           // label of the current blocking call
+  std::size_t stats_index = 0;      // index into Gil's stats table
+  std::uint64_t wait_start = 0;     // when the current wait for the lock began
+  std::uint64_t requested_at = 0;   // last drop request made by this waiter
+  std::int64_t prio_credit = 0;     // responsive policy: priority budget (ns)
+  std::uint64_t prio_credit_at = 0; // when prio_credit was last replenished
+  bool prio_waiter = false;         // queued with I/O priority (responsive)
+  bool prio_hold = false;           // holds the lock through a priority grant
+  bool preempted = false;           // yielded to an I/O thread mid-turn
+  bool registered = false;
+  ThreadActivity state = ThreadActivity::Ended;  // last recorded state
+};
+
+// One recorded state change (for the timeline and the trace).
+struct GilEvent {
+  std::uint64_t ts = 0;       // now_ns()
+  std::uint32_t thread = 0;   // index into GilRecording::threads
+  std::uint32_t label = 0;    // index into GilRecording::labels (Blocked only)
+  ThreadActivity state = ThreadActivity::Running;
+};
+
+// Everything the timeline and the trace are drawn from (whole run).
+struct GilRecording {
+  std::uint64_t start_ns = 0;  // Gil creation
+  std::uint64_t end_ns = 0;    // the moment the recording was taken
+  std::vector<GilThreadStats> threads;  // registration order; `alive` flag set
+  std::vector<GilEvent> events;         // in timestamp order
+  std::vector<std::string> labels;
+  bool truncated = false;
+  GilStats totals;  // total_stats() at the same moment
+};
+
+// Renderers used by Gil::timeline / stats_table / write_trace. They are pure
+// functions of their input (deterministic), exposed for tests and tools.
+std::string render_timeline(const GilRecording& rec, int width);
+std::string render_stats_table(const GilStats& stats);
+std::string render_trace_json(const GilRecording& rec);
+// Width of the terminal on stderr, else $COLUMNS, else 80.
+int terminal_width();
+
+class Gil {
+ public:
+  Gil();
+  ~Gil();
+  Gil(const Gil&) = delete;
+  Gil& operator=(const Gil&) = delete;
+
+  // A new thread introduces itself before its first acquire (id and name must
+  // be set). Its statistics outlive it.
+  void register_thread(GilThread& t);
+  // The thread is ending. It must not hold the GIL.
+  void unregister_thread(GilThread& t);
+
+  // Blocks until `t` holds the GIL.
+  void acquire(GilThread& t);
+  // Gives the GIL up (thread exit, or before a wait that is not a "blocking
+  // call" in the statistics sense).
+  void release(GilThread& t);
+  // Called by the holder when it sees kBreakDropRequest: clears the bit, hands
+  // the GIL to the next waiter, and re-acquires it only after that waiter
+  // took it (forced switching). Counts as a forced drop.
+  void yield(GilThread& t);
+
+  // Release around a blocking call (sleep, join, I/O, ...). `label` names the
+  // call in the timeline and trace ("time.sleep", "http.get", ...). Counts as
+  // an I/O release. Must be paired with end_blocking by the same thread.
+  void begin_blocking(GilThread& t, const char* label);
+  void end_blocking(GilThread& t);
+
+  // True when `t` currently holds the lock (for assertions).
+  bool held_by(const GilThread& t) const;
+
+  void set_interval_ns(std::uint64_t ns);
+  std::uint64_t interval_ns() const;
+  void set_policy(GilPolicy p);
+  GilPolicy policy() const;
+
+  // Statistics since the last reset_stats().
+  GilStats stats() const;
+  void reset_stats();
+  // Statistics for the whole run (ignores reset_stats), for the exit reports.
+  GilStats total_stats() const;
+  // A copy of the recorded events and per-thread data (whole run).
+  GilRecording recording() const;
+  // Cap on recorded events (default 4M); past it recording stops and the
+  // timeline says "truncated". For tests.
+  void set_event_limit(std::size_t n);
+
+  // The text chart of --gil-timeline and gil.timeline(): one row per thread,
+  // glyphs for running / waiting for the GIL / blocked in a call, a legend,
+  // `width` columns wide (0: the terminal width, or 80).
+  std::string timeline(int width = 0) const;
+  // The per-thread table of --gil-stats.
+  std::string stats_table() const;
+  // Writes Chrome trace-event JSON (opens in ui.perfetto.dev and
+  // chrome://tracing). Returns false and fills `error` when it cannot write.
+  bool write_trace(const std::string& path, std::string& error) const;
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
+
+// RAII helper for natives: releases the GIL for a blocking call and takes it
+// back when the scope ends (like Py_BEGIN_ALLOW_THREADS). Copy everything the
+// call needs out of runtime objects *before* creating it.
+class BlockingRegion {
+ public:
+  BlockingRegion(Gil& gil, GilThread& t, const char* label) : gil_(gil), t_(t) {
+    gil_.begin_blocking(t_, label);
+  }
+  ~BlockingRegion() { gil_.end_blocking(t_); }
+  BlockingRegion(const BlockingRegion&) = delete;
+  BlockingRegion& operator=(const BlockingRegion&) = delete;
+
+ private:
+  Gil& gil_;
+  GilThread& t_;
+};
+
+}  // namespace weft

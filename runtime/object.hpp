@@ -1,0 +1,269 @@
+// Heap objects: strings, lists, maps, ranges, functions, errors, modules and
+// native handles (thread, lock, channel, queue, job, ...).
+//
+// Every object starts with the Obj header and is owned by the garbage
+// collector (gc.hpp). Objects are only created and touched while holding the
+// GIL; handles whose internals are shared with native threads protect those
+// internals with their own mutex (and take it in trace()).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "value.hpp"
+
+namespace weft {
+
+struct Thread;
+class Heap;
+
+enum class ObjType : std::uint8_t {
+  String,
+  List,
+  Map,
+  Range,
+  Proto,
+  Closure,
+  Upvalue,
+  Native,
+  Error,
+  Module,
+  Handle,
+};
+
+struct Obj {
+  Obj* next = nullptr;  // the collector's list of all objects
+  ObjType type;
+  bool marked = false;
+  explicit Obj(ObjType t) : type(t) {}
+};
+
+inline bool is_obj_type(Value v, ObjType t) { return v.is_obj() && v.as.o->type == t; }
+
+// ------------------------------------------------------------------ strings
+
+// Immutable UTF-8 bytes. All strings are interned (one object per distinct
+// content), so string equality is pointer equality and map lookups with
+// string keys compare pointers. `ascii` lets len/indexing skip UTF-8 decoding.
+struct ObjString : Obj {
+  std::uint32_t hash;
+  std::uint32_t length;  // bytes
+  std::uint32_t cp_count;  // code points (invalid bytes count as one each)
+  bool ascii;
+  char chars[1];  // `length` bytes follow, plus a terminating NUL
+
+  ObjString() : Obj(ObjType::String) {}
+  std::string_view view() const { return {chars, length}; }
+};
+
+// ------------------------------------------------------------------ lists
+
+struct ObjList : Obj {
+  std::vector<Value> items;
+  ObjList() : Obj(ObjType::List) {}
+};
+
+// ------------------------------------------------------------------- maps
+
+// An insertion-ordered hash map (the compact layout of CPython's dict):
+// `entries` keeps insertion order, `index` is an open-addressed table of
+// positions into `entries`. Removed entries become tombstones (key Undef)
+// and are compacted when they pile up. Keys are str, int, float or bool;
+// an integral float key is the same key as the equal int (1 == 1.0).
+struct MapEntry {
+  Value key;
+  Value value;
+  std::uint64_t hash;
+};
+
+struct ObjMap : Obj {
+  std::vector<MapEntry> entries;
+  std::vector<std::int32_t> index;  // -1 empty, else position in entries
+  std::uint32_t count = 0;          // live entries
+
+  ObjMap() : Obj(ObjType::Map) {}
+
+  // Returns a pointer to the value for `key`, or nullptr. `key` must be
+  // hashable (see hashable()).
+  Value* find(Value key);
+  // Inserts or overwrites.
+  void set(Value key, Value value);
+  // Removes `key`; returns true and stores the old value in *out if present.
+  bool remove(Value key, Value* out);
+  // Convenience for natives: string keys.
+  Value* find_str(ObjString* key);
+  // Position of `key` in entries (for inline caches), or -1.
+  std::int32_t position(Value key);
+
+ private:
+  void rebuild(std::size_t capacity);
+};
+
+// True for the key types maps accept (str, int, float, bool).
+bool hashable(Value v);
+std::uint64_t hash_value(Value v);
+// Key equality: like ==, but only for hashable values.
+bool keys_equal(Value a, Value b);
+
+// ------------------------------------------------------------------ ranges
+
+// range(start, stop, step): lazy; iterating it in a for loop allocates nothing.
+struct ObjRange : Obj {
+  std::int64_t start, stop, step;
+  ObjRange(std::int64_t a, std::int64_t b, std::int64_t s)
+      : Obj(ObjType::Range), start(a), stop(b), step(s) {}
+  std::int64_t length() const;
+};
+
+// --------------------------------------------------------------- functions
+
+struct ObjModule;
+
+// Where an upvalue of a new closure comes from: the enclosing function's
+// local slot `index` (is_local) or the enclosing closure's upvalue `index`.
+struct UpvalueDesc {
+  bool is_local;
+  std::uint16_t index;
+};
+
+// Source position of the instruction starting at byte `offset`.
+struct LineInfo {
+  std::uint32_t offset;
+  std::int32_t line;
+  std::int32_t col;
+};
+
+// A compiled function: bytecode, constants and debug information.
+struct ObjProto : Obj {
+  std::vector<std::uint8_t> code;
+  std::vector<Value> constants;
+  std::vector<LineInfo> lines;  // sorted by offset
+  std::vector<UpvalueDesc> upvalues;
+  std::string name;            // "<main>", "fib", "<anonymous>"
+  int arity = 0;
+  int max_slots = 0;           // locals + temporaries
+  ObjModule* module = nullptr;
+  int line = 0;                // where the function was defined
+
+  ObjProto() : Obj(ObjType::Proto) {}
+  // The line/column of the instruction at `offset`.
+  LineInfo position(std::uint32_t offset) const;
+};
+
+// A captured variable. While the variable's frame is alive the upvalue points
+// at its stack slot ("open"); when the frame (or loop iteration) ends, the
+// value moves into `closed` and `location` points there.
+struct ObjUpvalue : Obj {
+  Value* location;
+  Value closed;
+  ObjUpvalue* next_open = nullptr;  // the owning thread's open-upvalue list
+  explicit ObjUpvalue(Value* slot) : Obj(ObjType::Upvalue), location(slot) {}
+};
+
+struct ObjClosure : Obj {
+  ObjProto* proto;
+  std::vector<ObjUpvalue*> upvalues;
+  explicit ObjClosure(ObjProto* p) : Obj(ObjType::Closure), proto(p), upvalues(p->upvalues.size()) {}
+};
+
+// ----------------------------------------------------------------- natives
+
+// Arguments of a native call. `v` points into the calling thread's value
+// stack, so the arguments stay alive (rooted) for the whole call, including
+// across a BlockingRegion. `self` is the receiver for methods and the bound
+// data for natives created with a data value.
+struct Args {
+  Value* v;
+  int n;
+  Value self;
+  Value operator[](int i) const { return v[i]; }
+};
+
+using NativeFn = Value (*)(Thread& t, Args a);
+
+struct ObjNative : Obj {
+  NativeFn fn;
+  const char* name;   // static storage
+  int min_args;
+  int max_args;       // -1: variadic
+  Value data;         // passed as Args::self (nil if unused); traced
+  ObjNative(NativeFn f, const char* n, int mn, int mx, Value d = Value())
+      : Obj(ObjType::Native), fn(f), name(n), min_args(mn), max_args(mx), data(d) {}
+};
+
+// A method of a built-in type or handle class.
+struct Method {
+  NativeFn fn;
+  int min_args;
+  int max_args;  // -1: variadic
+};
+using MethodTable = std::unordered_map<std::string_view, Method>;
+
+// ------------------------------------------------------------------ errors
+
+// An error value: `type` ("TypeError"), `message`, and `trace` (strings
+// "file:line in function", innermost last), filled when first thrown.
+// `line`/`col`/`file` remember where it was first thrown for the report.
+struct ObjError : Obj {
+  ObjString* type_name;
+  ObjString* message;
+  ObjList* trace = nullptr;  // nil until thrown
+  std::string file;
+  int line = 0;
+  int col = 0;
+  ObjError(ObjString* t, ObjString* m) : Obj(ObjType::Error), type_name(t), message(m) {}
+};
+
+// ----------------------------------------------------------------- modules
+
+// The globals of one source file. Globals are compiled to slot indices, so a
+// global access is an array load; `names` maps slots back to names for
+// NameError messages and import(). The source is kept for error reports.
+struct ObjModule : Obj {
+  std::string path;     // as given on the command line / import path
+  std::string display;  // the name used in messages (file name)
+  std::string source;
+  std::unordered_map<std::string, int> slots;
+  std::vector<ObjString*> names;
+  std::vector<Value> values;  // Undef until assigned
+  // Names assigned at the top level (let, fn, or plain assignment): the
+  // globals a function may assign to.
+  std::unordered_set<std::string> declared;
+  ObjModule() : Obj(ObjType::Module) {}
+  int slot_for(Heap& heap, std::string_view name);  // adds a slot if new
+};
+
+// ----------------------------------------------------------------- handles
+
+class Heap;
+
+// Base of native handle objects (thread, lock, channel, queue, job, ...).
+// A handle class names its type (what type(x) returns), its methods, its
+// readable fields (t.id, t.name, j.id) and how it prints.
+struct ObjHandle : Obj {
+  ObjHandle() : Obj(ObjType::Handle) {}
+  virtual ~ObjHandle() = default;
+  virtual const char* type_name() const = 0;
+  virtual const MethodTable& methods() const = 0;
+  // Reads field `name` (t.id); returns false when there is no such field.
+  virtual bool get_field(Thread& t, std::string_view name, Value& out) {
+    (void)t, (void)name, (void)out;
+    return false;
+  }
+  // Marks every Value the handle keeps (take your own mutex if native threads
+  // touch the container).
+  virtual void trace(Heap& heap) { (void)heap; }
+  // `<lock>`, `<thread 2 "worker">`, `<job 7 done>`.
+  virtual std::string repr() const = 0;
+};
+
+template <class T>
+T* as(Value v) {
+  return static_cast<T*>(v.as.o);
+}
+
+}  // namespace weft

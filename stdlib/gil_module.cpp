@@ -1,0 +1,98 @@
+// gil (SPEC §7.4): the switch interval, the policy, statistics and the
+// timeline, from scripts.
+#include "modules.hpp"
+#include "runtime/natives.hpp"
+
+namespace weft {
+
+namespace {
+
+Value switch_interval(Thread& t, Args) {
+  return Value::number(static_cast<double>(t.interp.gil.interval_ns()) / 1e9);
+}
+
+Value set_switch_interval(Thread& t, Args a) {
+  double s = arg_number(a, 0, "set_switch_interval");
+  if (!(s > 0) || s > 60) raise("ValueError", "switch interval must be between 0 and 60 seconds");
+  t.interp.gil.set_interval_ns(static_cast<std::uint64_t>(s * 1e9));
+  return Value();
+}
+
+Value policy(Thread& t, Args) { return str_value(t, policy_name(t.interp.gil.policy())); }
+
+Value set_policy(Thread& t, Args a) {
+  std::string_view p = arg_str(a, 0, "set_policy");
+  if (p == "classic")
+    t.interp.gil.set_policy(GilPolicy::Classic);
+  else if (p == "responsive")
+    t.interp.gil.set_policy(GilPolicy::Responsive);
+  else
+    raisef("ValueError", "unknown GIL policy '{}' (use \"classic\" or \"responsive\")", p);
+  return Value();
+}
+
+Value stats(Thread& t, Args) {
+  GilStats s = t.interp.gil.stats();
+  ObjMap* m = new_map(t);
+  auto num = [](std::uint64_t v) { return Value::integer(static_cast<std::int64_t>(v)); };
+  auto secs = [](std::uint64_t ns) { return Value::number(static_cast<double>(ns) / 1e9); };
+  map_put(t, m, "switches", num(s.switches));
+  map_put(t, m, "forced", num(s.forced));
+  map_put(t, m, "io_releases", num(s.io_releases));
+  map_put(t, m, "acquisitions", num(s.acquisitions));
+  map_put(t, m, "contended", num(s.contended));
+  map_put(t, m, "wait_s", secs(s.wait_ns));
+  map_put(t, m, "hold_s", secs(s.hold_ns));
+  map_put(t, m, "interval", Value::number(s.interval_s));
+  map_put(t, m, "policy", str_value(t, policy_name(s.policy)));
+  ObjList* threads = new_list(t);
+  for (const GilThreadStats& ts : s.threads) {
+    ObjMap* tm = new_map(t);
+    map_put(t, tm, "id", Value::integer(ts.id));
+    map_put(t, tm, "name", str_value(t, ts.name));
+    map_put(t, tm, "acquisitions", num(ts.acquisitions));
+    map_put(t, tm, "contended", num(ts.contended));
+    map_put(t, tm, "wait_s", secs(ts.wait_ns));
+    map_put(t, tm, "hold_s", secs(ts.hold_ns));
+    map_put(t, tm, "forced", num(ts.forced));
+    map_put(t, tm, "io_releases", num(ts.io_releases));
+    map_put(t, tm, "max_wait_s", secs(ts.max_wait_ns));
+    map_put(t, tm, "alive", Value::boolean(ts.alive));
+    threads->items.push_back(Value::object(tm));
+  }
+  map_put(t, m, "threads", Value::object(threads));
+  return Value::object(m);
+}
+
+Value reset_stats(Thread& t, Args) {
+  t.interp.gil.reset_stats();
+  return Value();
+}
+
+Value timeline(Thread& t, Args a) {
+  std::int64_t width = a.n > 0 && !a[0].is_nil() ? arg_int(a, 0, "timeline") : 0;
+  if (width < 0 || width > 1000) raise("ValueError", "timeline() width must be between 0 and 1000");
+  return str_value(t, t.interp.gil.timeline(static_cast<int>(width)));
+}
+
+Value stats_table(Thread& t, Args) { return str_value(t, t.interp.gil.stats_table()); }
+
+}  // namespace
+
+void register_gil(Interp& in) {
+  auto* m = in.heap.make<ObjMap>();
+  auto put = [&](const char* name, NativeFn fn, int mn, int mx) {
+    m->set(Value::object(in.heap.intern(name)), in.native(name, fn, mn, mx));
+  };
+  put("switch_interval", switch_interval, 0, 0);
+  put("set_switch_interval", set_switch_interval, 1, 1);
+  put("policy", policy, 0, 0);
+  put("set_policy", set_policy, 1, 1);
+  put("stats", stats, 0, 0);
+  put("reset_stats", reset_stats, 0, 0);
+  put("timeline", timeline, 0, 1);
+  put("stats_table", stats_table, 0, 0);
+  in.add_builtin("gil", Value::object(m));
+}
+
+}  // namespace weft

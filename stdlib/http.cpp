@@ -1,0 +1,605 @@
+// The http module (SPEC §7.7): a blocking HTTP client on libcurl that
+// releases the GIL for the whole network operation, and http.mock_server().
+//
+// Layers:
+//  * http_perform (http_client.hpp): plain C++, no runtime objects, no GIL.
+//    It drives one transfer through a per-thread curl multi handle and waits
+//    with curl_multi_poll; a std::stop_callback on the thread's wait token
+//    calls curl_multi_wakeup, so Ctrl-C and job timeouts wake the transfer at
+//    once (not at curl's next progress tick), and an XFERINFO callback
+//    aborts a transfer in progress when the eval breaker shows an interrupt.
+//    Connections are kept per thread (the multi handle's connection cache),
+//    so a worker calling the same API repeatedly reuses its connection.
+//  * the natives: copy arguments into an HttpRequest while holding the GIL,
+//    run http_perform inside a BlockingRegion, build the result map after.
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/gil.hpp"
+#include "runtime/interp.hpp"
+#include "runtime/natives.hpp"
+#include "runtime/object.hpp"
+#include "stdlib/http_client.hpp"
+#include "stdlib/json_convert.hpp"
+#include "stdlib/mock_server.hpp"
+#include "stdlib/modules.hpp"
+
+namespace weft {
+
+// ====================================================================== core
+
+void http_global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+namespace {
+
+// One multi handle (connection cache) and one easy handle per OS thread.
+struct CurlCache {
+  CURLM* multi = nullptr;
+  CURL* easy = nullptr;
+  ~CurlCache() { reset(); }
+  void reset() {
+    if (easy) curl_easy_cleanup(easy);
+    if (multi) curl_multi_cleanup(multi);
+    easy = nullptr;
+    multi = nullptr;
+  }
+  bool ensure() {
+    if (!multi) multi = curl_multi_init();
+    if (!easy) easy = curl_easy_init();
+    return multi && easy;
+  }
+};
+
+thread_local CurlCache tl_curl;
+
+struct Transfer {
+  const HttpRequest* req;
+  const HttpCancel* cancel;
+  HttpResponse* resp;
+  bool too_large = false;
+  bool interrupted = false;
+
+  bool should_stop() const {
+    if (cancel->breaker && (cancel->breaker->load(std::memory_order_relaxed) & cancel->mask)) return true;
+    return cancel->token.stop_requested();
+  }
+};
+
+std::size_t on_write(char* data, std::size_t size, std::size_t nmemb, void* ud) {
+  auto* x = static_cast<Transfer*>(ud);
+  std::size_t n = size * nmemb;
+  if (x->resp->body.size() + n > x->req->max_bytes) {
+    x->too_large = true;
+    return 0;  // != n: curl aborts with CURLE_WRITE_ERROR
+  }
+  x->resp->body.append(data, n);
+  return n;
+}
+
+std::size_t on_header(char* data, std::size_t size, std::size_t nmemb, void* ud) {
+  auto* x = static_cast<Transfer*>(ud);
+  std::size_t n = size * nmemb;
+  std::string_view line(data, n);
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+  if (line.rfind("HTTP/", 0) == 0) {
+    // A new response (after a redirect or a 100 Continue): start over.
+    x->resp->headers.clear();
+    return n;
+  }
+  auto colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) return n;
+  std::string name(line.substr(0, colon));
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string_view value = line.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  for (auto& h : x->resp->headers) {
+    if (h.first == name) {
+      h.second += ", ";
+      h.second += value;
+      return n;
+    }
+  }
+  x->resp->headers.emplace_back(std::move(name), std::string(value));
+  return n;
+}
+
+int on_progress(void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* x = static_cast<Transfer*>(ud);
+  if (x->should_stop()) {
+    x->interrupted = true;
+    return 1;  // abort: CURLE_ABORTED_BY_CALLBACK
+  }
+  return 0;
+}
+
+// "127.0.0.1:9" for error messages.
+std::string host_port(const std::string& url) {
+  std::string out = url;
+  CURLU* u = curl_url();
+  if (!u) return out;
+  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK) {
+    char* host = nullptr;
+    char* port = nullptr;
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
+      out = host;
+      if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK && port) {
+        out += ':';
+        out += port;
+      }
+    }
+    curl_free(host);
+    curl_free(port);
+  }
+  curl_url_cleanup(u);
+  return out;
+}
+
+std::string host_only(const std::string& url) {
+  std::string hp = host_port(url);
+  auto colon = hp.rfind(':');
+  if (colon != std::string::npos && hp.find(']') == std::string::npos) return hp.substr(0, colon);
+  return hp;
+}
+
+// Loopback never goes through a proxy (tests and the mock server), whatever
+// the environment says; other hosts follow no_proxy/NO_PROXY.
+std::string no_proxy_list() {
+  std::string s = "localhost,127.0.0.1,::1";
+  for (const char* var : {"no_proxy", "NO_PROXY"}) {
+    const char* v = std::getenv(var);
+    if (v && *v) {
+      s += ',';
+      s += v;
+      break;
+    }
+  }
+  return s;
+}
+
+std::string fmt_seconds(double s) {
+  std::string out = fmt::format("{:.3f}", s);
+  while (out.size() > 1 && out.back() == '0') out.pop_back();
+  if (out.back() == '.') out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+void http_close_connections() { tl_curl.reset(); }
+
+HttpResult http_perform(const HttpRequest& req, const HttpCancel& cancel) {
+  HttpResult result;
+  std::uint64_t start = now_ns();
+  auto fail = [&](HttpFailure f, std::string msg) {
+    result.failure = f;
+    result.error = std::move(msg);
+    result.response.elapsed_s = static_cast<double>(now_ns() - start) / 1e9;
+    return result;
+  };
+
+  // Effective timeout: the request's own, shortened to the job deadline.
+  double timeout_s = req.timeout_s;
+  bool cut_by_deadline = false;
+  if (cancel.deadline_ns) {
+    std::uint64_t now = now_ns();
+    if (cancel.deadline_ns <= now) return fail(HttpFailure::Timeout, fmt::format("{} {}: job deadline passed", req.method, req.url));
+    double left = static_cast<double>(cancel.deadline_ns - now) / 1e9;
+    if (left < timeout_s) {
+      timeout_s = left;
+      cut_by_deadline = true;
+    }
+  }
+  long timeout_ms = static_cast<long>(std::ceil(std::min(timeout_s, 1e7) * 1000.0));
+  if (timeout_ms < 1) timeout_ms = 1;
+
+  http_global_init();
+  CurlCache& cc = tl_curl;
+  if (!cc.ensure()) return fail(HttpFailure::Other, "cannot initialize libcurl");
+  CURL* e = cc.easy;
+  CURLM* m = cc.multi;
+  curl_easy_reset(e);
+
+  Transfer x{&req, &cancel, &result.response};
+  char errbuf[CURL_ERROR_SIZE];
+  errbuf[0] = '\0';
+  std::string no_proxy = no_proxy_list();
+
+  curl_easy_setopt(e, CURLOPT_URL, req.url.c_str());
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(e, CURLOPT_NOPROXY, no_proxy.c_str());
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &x);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &x);
+  curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(e, CURLOPT_XFERINFODATA, &x);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "weft/0.1");
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  if (req.max_bytes < (std::size_t{1} << 62))
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(req.max_bytes));
+
+  const std::string& method = req.method;
+  if (method == "GET" && !req.has_body) {
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  } else if (method == "HEAD") {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else {
+    if (method == "POST" || req.has_body) {
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, req.body.data());
+    }
+    if (method != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
+  }
+
+  struct curl_slist* headers = nullptr;
+  for (const auto& [k, v] : req.headers) headers = curl_slist_append(headers, fmt::format("{}: {}", k, v).c_str());
+  headers = curl_slist_append(headers, "Expect:");
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+  std::unique_ptr<curl_slist, void (*)(curl_slist*)> headers_guard(headers, curl_slist_free_all);
+
+  CURLcode code = CURLE_OK;
+  bool finished = false;
+  if (curl_multi_add_handle(m, e) != CURLM_OK) return fail(HttpFailure::Other, "cannot start the transfer");
+  {
+    std::stop_callback wake(cancel.token, [m] { curl_multi_wakeup(m); });
+    for (;;) {
+      int running = 0;
+      CURLMcode mc = curl_multi_perform(m, &running);
+      if (mc != CURLM_OK) {
+        code = CURLE_FAILED_INIT;
+        snprintf(errbuf, sizeof errbuf, "%s", curl_multi_strerror(mc));
+        break;
+      }
+      int queued = 0;
+      while (CURLMsg* msg = curl_multi_info_read(m, &queued)) {
+        if (msg->msg == CURLMSG_DONE && msg->easy_handle == e) {
+          code = msg->data.result;
+          finished = true;
+        }
+      }
+      if (finished) break;
+      if (x.should_stop()) {
+        x.interrupted = true;
+        break;
+      }
+      // Sleeps until socket activity, curl's own timer, or curl_multi_wakeup
+      // from the stop callback; the cap is only a safety net.
+      curl_multi_poll(m, nullptr, 0, 1000, nullptr);
+    }
+  }
+  curl_multi_remove_handle(m, e);
+  result.response.elapsed_s = static_cast<double>(now_ns() - start) / 1e9;
+
+  if (x.interrupted || code == CURLE_ABORTED_BY_CALLBACK) {
+    // An aborted connection cannot be reused; drop the cache's connections.
+    return fail(HttpFailure::Interrupted, fmt::format("{} {} interrupted", method, req.url));
+  }
+  if (x.too_large || code == CURLE_FILESIZE_EXCEEDED)
+    return fail(HttpFailure::TooLarge,
+                fmt::format("response body of {} {} exceeds max_bytes ({} bytes)", method, req.url, req.max_bytes));
+  switch (code) {
+    case CURLE_OK: {
+      long status = 0;
+      curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+      result.response.status = status;
+      return result;
+    }
+    case CURLE_OPERATION_TIMEDOUT:
+      if (cut_by_deadline)
+        return fail(HttpFailure::Timeout,
+                    fmt::format("{} {}: job deadline reached after {} s", method, req.url, fmt_seconds(timeout_s)));
+      return fail(HttpFailure::Timeout, fmt::format("{} {} timed out after {} s", method, req.url, fmt_seconds(timeout_s)));
+    case CURLE_COULDNT_CONNECT:
+      return fail(HttpFailure::Connect, fmt::format("cannot connect to {}: {}", host_port(req.url), curl_easy_strerror(code)));
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return fail(HttpFailure::Connect, fmt::format("cannot resolve host '{}': {}", host_only(req.url), curl_easy_strerror(code)));
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return fail(HttpFailure::BadUrl, fmt::format("invalid URL '{}': {}", req.url, errbuf[0] ? errbuf : curl_easy_strerror(code)));
+    default:
+      break;
+  }
+  std::string detail = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(code));
+  return fail(HttpFailure::Other, fmt::format("{} {} failed: {}", method, req.url, detail));
+}
+
+// ================================================================== natives
+
+namespace {
+
+bool has_crlf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); i++)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  return true;
+}
+
+ObjMap* opt_map(Args a, int i, const char* fn) {
+  if (a.n <= i || a[i].is_nil()) return nullptr;
+  return arg_map(a, i, fn);
+}
+
+// Builds the request from script values (GIL held). `body` is Undef when
+// the call has no body argument (get/request: opts.body may give one).
+HttpRequest build_request(Thread& t, std::string method, std::string_view url, Value body, ObjMap* opts,
+                          const char* fn) {
+  HttpRequest req;
+  req.method = std::move(method);
+  req.url = std::string(url);
+  if (req.url.empty()) raisef("ValueError", "{}() URL is empty", fn);
+  if (has_crlf(req.url)) raisef("ValueError", "invalid URL '{}'", req.url);
+  bool user_content_type = false;
+  if (opts) {
+    double timeout = opt_field_number(t, opts, "timeout", 30.0);
+    if (!(timeout > 0) || std::isinf(timeout)) raisef("ValueError", "{}() timeout must be a positive number of seconds", fn);
+    req.timeout_s = timeout;
+    std::int64_t max_bytes = opt_field_int(t, opts, "max_bytes", std::int64_t{64} << 20);
+    if (max_bytes < 0) raisef("ValueError", "{}() max_bytes must be >= 0", fn);
+    req.max_bytes = static_cast<std::size_t>(max_bytes);
+    if (Value* h = map_get(t, opts, "headers"); h && !h->is_nil()) {
+      if (!is_obj_type(*h, ObjType::Map)) raisef("TypeError", "{}() option 'headers' must be a map, not {}", fn, type_name(*h));
+      ObjMap* hm = as<ObjMap>(*h);
+      for (const MapEntry& en : hm->entries) {
+        if (en.key.is_undef()) continue;
+        std::string k = to_str(en.key);
+        std::string v = to_str(en.value);
+        if (k.empty() || has_crlf(k) || k.find(':') != std::string::npos || has_crlf(v))
+          raisef("ValueError", "{}() invalid header {}", fn, to_repr(en.key));
+        if (iequals(k, "content-type")) user_content_type = true;
+        req.headers.emplace_back(std::move(k), std::move(v));
+      }
+    }
+    if (body.is_undef()) {
+      if (Value* b = map_get(t, opts, "body")) body = *b;
+    }
+  }
+  if (body.is_undef() || body.is_nil()) return req;
+  req.has_body = true;
+  if (is_obj_type(body, ObjType::String)) {
+    req.body = std::string(as<ObjString>(body)->view());
+    if (!user_content_type) req.headers.emplace_back("Content-Type", "text/plain; charset=utf-8");
+  } else {
+    req.body = json_stringify(body, -1);  // TypeError for fn/handles
+    if (!user_content_type) req.headers.emplace_back("Content-Type", "application/json");
+  }
+  return req;
+}
+
+Value run_request(Thread& t, const HttpRequest& req, const char* label) {
+  HttpCancel cancel;
+  cancel.breaker = &t.gil.breaker;
+  cancel.mask = kBreakInterrupt | kBreakTimeout;
+  cancel.token = t.wait_token();
+  cancel.deadline_ns = t.deadline_ns.load(std::memory_order_relaxed);
+  HttpResult res;
+  {
+    BlockingRegion br(t.interp.gil, t.gil, label);
+    res = http_perform(req, cancel);
+  }
+  t.check_interrupts();
+  switch (res.failure) {
+    case HttpFailure::None:
+      break;
+    case HttpFailure::Interrupted:
+      // The breaker fired but check_interrupts found nothing to raise (the
+      // bit was consumed elsewhere): still report the aborted call.
+      raise("IOError", res.error);
+    case HttpFailure::Timeout:
+      raise("TimeoutError", res.error);
+    case HttpFailure::BadUrl:
+      raise("ValueError", res.error);
+    case HttpFailure::Connect:
+    case HttpFailure::TooLarge:
+    case HttpFailure::Other:
+      raise("IOError", res.error);
+  }
+  const HttpResponse& r = res.response;
+  ObjMap* out = new_map(t);
+  map_put(t, out, "status", Value::integer(r.status));
+  map_put(t, out, "ok", Value::boolean(r.status >= 200 && r.status <= 299));
+  map_put(t, out, "body", str_value(t, r.body));
+  ObjMap* hm = new_map(t);
+  for (const auto& [k, v] : r.headers) map_put(t, hm, k, str_value(t, v));
+  map_put(t, out, "headers", Value::object(hm));
+  map_put(t, out, "elapsed_s", Value::number(r.elapsed_s));
+  return Value::object(out);
+}
+
+Value http_get(Thread& t, Args a) {
+  std::string_view url = arg_str(a, 0, "get");
+  HttpRequest req = build_request(t, "GET", url, Value::undef(), opt_map(a, 1, "get"), "get");
+  return run_request(t, req, "http.get");
+}
+
+Value http_post(Thread& t, Args a) {
+  std::string_view url = arg_str(a, 0, "post");
+  Value body = a.n > 1 ? a[1] : Value();
+  ObjMap* opts = opt_map(a, 2, "post");
+  if (body.is_nil()) body = Value::undef();  // let opts.body supply it
+  HttpRequest req = build_request(t, "POST", url, body, opts, "post");
+  if (!req.has_body) req.has_body = true;  // POST always sends a (possibly empty) body
+  return run_request(t, req, "http.post");
+}
+
+Value http_request(Thread& t, Args a) {
+  std::string method(arg_str(a, 0, "request"));
+  for (char& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (method.empty() || method.size() > 32 ||
+      !std::all_of(method.begin(), method.end(), [](char c) { return (c >= 'A' && c <= 'Z') || c == '-' || c == '_'; }))
+    raisef("ValueError", "request() invalid method '{}'", method);
+  std::string_view url = arg_str(a, 1, "request");
+  HttpRequest req = build_request(t, method, url, Value::undef(), opt_map(a, 2, "request"), "request");
+  return run_request(t, req, "http.request");
+}
+
+// ------------------------------------------------------------- mock server
+
+// Servers started by http.mock_server() live here until stop() or process
+// exit: the handle's destructor is not what stops them (a script that keeps
+// only the URL must not lose its server to the collector). The registry is a
+// function-local static constructed by register_http (after main began), so
+// at exit it is destroyed -- stopping and joining every server -- after the
+// thread-local curl caches and before every static constructed earlier
+// (libraries, fmt, ...).
+struct MockRegistry {
+  std::mutex mu;
+  std::vector<std::shared_ptr<MockServer>> servers;
+  ~MockRegistry() { stop_all(); }
+  void add(std::shared_ptr<MockServer> s) {
+    std::lock_guard<std::mutex> lk(mu);
+    servers.push_back(std::move(s));
+  }
+  void remove(const MockServer* s) {
+    std::lock_guard<std::mutex> lk(mu);
+    servers.erase(std::remove_if(servers.begin(), servers.end(), [s](const auto& p) { return p.get() == s; }),
+                  servers.end());
+  }
+  void stop_all() {
+    std::vector<std::shared_ptr<MockServer>> all;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      all.swap(servers);
+    }
+    for (auto& s : all) s->stop();
+  }
+};
+
+MockRegistry& mock_registry() {
+  static MockRegistry r;
+  return r;
+}
+
+Value mock_stop(Thread& t, Args a);
+
+const MethodTable& mock_methods() {
+  static const MethodTable m = {{"stop", Method{mock_stop, 0, 0}}};
+  return m;
+}
+
+struct MockServerHandle : ObjHandle {
+  std::shared_ptr<MockServer> server;
+  std::string url;
+  int port = 0;
+  const char* type_name() const override { return "mock_server"; }
+  const MethodTable& methods() const override { return mock_methods(); }
+  bool get_field(Thread& t, std::string_view name, Value& out) override {
+    if (name == "url") {
+      out = str_value(t, url);
+      return true;
+    }
+    if (name == "port") {
+      out = Value::integer(port);
+      return true;
+    }
+    if (name == "running") {
+      out = Value::boolean(server && server->running());
+      return true;
+    }
+    return false;
+  }
+  std::string repr() const override {
+    return fmt::format("<mock_server {}{}>", url, server && server->running() ? "" : " stopped");
+  }
+};
+
+Value mock_stop(Thread& t, Args a) {
+  if (!a.self.is_obj() || a.self.as.o->type != ObjType::Handle) raise("TypeError", "stop() needs a mock_server");
+  auto* h = dynamic_cast<MockServerHandle*>(as<ObjHandle>(a.self));
+  if (!h) raise("TypeError", "stop() needs a mock_server");
+  std::shared_ptr<MockServer> s = h->server;
+  if (!s) return Value();
+  {
+    BlockingRegion br(t.interp.gil, t.gil, "http.mock_server.stop");
+    // Our own idle keep-alive connections would make the server wait for
+    // them to time out: close this thread's cached connections first.
+    http_close_connections();
+    s->stop();
+  }
+  mock_registry().remove(s.get());
+  t.check_interrupts();
+  return Value();
+}
+
+Value http_mock_server(Thread& t, Args a) {
+  ObjMap* opts = opt_map(a, 0, "mock_server");
+  MockServerOptions o;
+  if (opts) {
+    double latency = opt_field_number(t, opts, "latency", 0.0);
+    if (!(latency >= 0) || std::isinf(latency)) raise("ValueError", "mock_server() latency must be >= 0 seconds");
+    o.latency_ms = latency * 1000.0;
+    o.fail_rate = opt_field_number(t, opts, "fail_rate", 0.0);
+    if (!(o.fail_rate >= 0 && o.fail_rate <= 1)) raise("ValueError", "mock_server() fail_rate must be between 0 and 1");
+    o.seed = static_cast<std::uint64_t>(opt_field_int(t, opts, "seed", 0));
+    std::int64_t port = opt_field_int(t, opts, "port", 0);
+    if (port < 0 || port > 65535) raisef("ValueError", "mock_server() invalid port {}", port);
+    o.port = static_cast<int>(port);
+    std::int64_t threads = opt_field_int(t, opts, "threads", 64);
+    if (threads < 1 || threads > 1024) raise("ValueError", "mock_server() threads must be between 1 and 1024");
+    o.threads = static_cast<int>(threads);
+  }
+  auto server = std::make_shared<MockServer>();
+  std::string err;
+  {
+    BlockingRegion br(t.interp.gil, t.gil, "http.mock_server");
+    try {
+      server->start(o);
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+  }
+  if (!err.empty()) raisef("IOError", "mock_server(): {}", err);
+  mock_registry().add(server);
+
+  auto* h = t.interp.heap.make<MockServerHandle>();
+  h->server = server;
+  h->url = server->url();
+  h->port = server->port();
+  Value hv = Value::object(h);
+  ObjMap* out = new_map(t);
+  map_put(t, out, "url", str_value(t, h->url));
+  map_put(t, out, "port", Value::integer(h->port));
+  map_put(t, out, "stop", t.interp.native("stop", mock_stop, 0, 0, hv));
+  map_put(t, out, "server", hv);
+  t.check_interrupts();
+  return Value::object(out);
+}
+
+}  // namespace
+
+void register_http(Interp& in) {
+  http_global_init();
+  (void)mock_registry();  // see MockRegistry
+  ObjMap* m = in.heap.make<ObjMap>();
+  auto put = [&](const char* name, Value v) { m->set(Value::object(in.heap.intern(name)), v); };
+  put("get", in.native("get", http_get, 1, 2));
+  put("post", in.native("post", http_post, 1, 3));
+  put("request", in.native("request", http_request, 2, 3));
+  put("mock_server", in.native("mock_server", http_mock_server, 0, 1));
+  in.add_builtin("http", Value::object(m));
+}
+
+}  // namespace weft

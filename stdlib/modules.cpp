@@ -1,0 +1,18 @@
+#include "modules.hpp"
+
+namespace weft {
+
+void register_all_modules(Interp& in) {
+  register_sys(in);
+  register_math(in);
+  register_time(in);
+  register_io(in);
+  register_json(in);
+  register_http(in);
+  register_thread(in);
+  register_sync(in);
+  register_gil(in);
+  register_jobs(in);
+}
+
+}  // namespace weft
