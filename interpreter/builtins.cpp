@@ -371,7 +371,12 @@ Value b_len(Thread& t, Args a) {
       case ObjType::String: return Value::integer(cp_len(as<ObjString>(v)));
       case ObjType::List: return Value::integer(static_cast<std::int64_t>(as<ObjList>(v)->items.size()));
       case ObjType::Map: return Value::integer(as<ObjMap>(v)->count);
-      case ObjType::Range: return Value::integer(as<ObjRange>(v)->length());
+      case ObjType::Range: {
+        std::int64_t n = as<ObjRange>(v)->length();
+        // ObjRange::length() wraps for ranges longer than INT64_MAX.
+        if (n < 0) raise("OverflowError", "range has more than 2**63-1 items");
+        return Value::integer(n);
+      }
       default: break;
     }
   }

@@ -33,6 +33,11 @@ namespace weft {
 static std::mutex g_sig_mu;
 static Thread* g_main_thread = nullptr;
 
+// REPL hook (repl.cpp): while the REPL waits for input it stores the write
+// end of a pipe here; Ctrl-C then writes a byte to it (cancel the line)
+// instead of interrupting the main thread. -1 otherwise.
+std::atomic<int> g_prompt_wakeup_fd{-1};
+
 static void start_signal_watcher() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -44,6 +49,11 @@ static void start_signal_watcher() {
       for (;;) {
         int sig = 0;
         if (sigwait(&set, &sig) != 0) continue;
+        if (int fd = g_prompt_wakeup_fd.load(); fd >= 0) {  // REPL prompt: cancel the line
+          char c = 1;
+          (void)!write(fd, &c, 1);
+          continue;
+        }
         std::lock_guard<std::mutex> lk(g_sig_mu);
         if (!g_main_thread) {
           std::fputs("KeyboardInterrupt\n", stderr);
@@ -312,9 +322,13 @@ int weft_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   RuntimeOptions opts;
   std::size_t i = 0;
-  // Subcommands come first.
-  if (!args.empty()) {
-    const std::string& cmd = args[0];
+  // Runtime options may come before a subcommand too (`weft
+  // --switch-interval=1 test tests/`).
+  while (i < args.size() && args[i].size() > 2 && args[i].rfind("--", 0) == 0 && args[i] != "--help" &&
+         args[i] != "--version" && parse_runtime_option(args[i], opts))
+    ++i;
+  if (i < args.size()) {
+    const std::string& cmd = args[i];
     if (cmd == "--version" || cmd == "-V") {
       fmt::print("weft {}\n", WEFT_VERSION);
       return 0;
@@ -323,8 +337,8 @@ int weft_main(int argc, char** argv) {
       std::printf(kHelp, kUsage);
       return 0;
     }
-    if (cmd == "mock-api") return mock_api_main(argc - 1, argv + 1);
-    if (cmd == "dis") return dis_command({args.begin() + 1, args.end()});
+    if (cmd == "mock-api") return mock_api_main(argc - static_cast<int>(i) - 1, argv + i + 1);
+    if (cmd == "dis") return dis_command({args.begin() + static_cast<long>(i) + 1, args.end()});
     if (cmd == "worker") {
       std::fputs("weft: 'weft worker' (durable queues, SPEC §7.10) is not available yet in this build\n", stderr);
       return 2;
@@ -332,7 +346,7 @@ int weft_main(int argc, char** argv) {
     if (cmd == "test") {
       std::vector<std::string> paths;
       std::string filter;
-      for (std::size_t k = 1; k < args.size(); ++k) {
+      for (std::size_t k = i + 1; k < args.size(); ++k) {
         if (args[k] == "--filter") {
           if (k + 1 >= args.size()) usage_error("--filter needs a value: weft test --filter NAME");
           filter = args[++k];

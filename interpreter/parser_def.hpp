@@ -495,6 +495,30 @@ struct string_parser : x3::parser<string_parser> {
 };
 inline string_parser const string_p{};
 
+// Succeeds unless another comparison operator follows: `a < b < c` is
+// an error (comparisons do not chain).
+struct no_chain_parser : x3::parser<no_chain_parser> {
+  using attribute_type = x3::unused_type;
+  static bool const has_attribute = false;
+  template <typename It, typename Ctx, typename RCtx, typename Attr>
+  bool parse(It& first, It const& last, Ctx const&, RCtx&, Attr&) const {
+    const char* p = skip_ws(first, last);
+    std::size_t n = std::size_t(last - p);
+    bool cmp = false;
+    if (n >= 2 && (std::string_view(p, 2) == "==" || std::string_view(p, 2) == "!="))
+      cmp = true;
+    else if (n >= 1 && (*p == '<' || *p == '>'))
+      cmp = true;
+    else if (n >= 2 && std::string_view(p, 2) == "in" &&
+             (n == 2 || !is_ident_char(p[2])))
+      cmp = true;
+    if (cmp)
+      throw SyntaxFailure{p, "comparisons cannot be chained (use 'and')"};
+    return true;
+  }
+};
+inline no_chain_parser const no_chain_p{};
+
 // Fails with a message describing the first token that is left over.
 struct end_parser : x3::parser<end_parser> {
   using attribute_type = x3::unused_type;
@@ -534,9 +558,12 @@ struct delimited_directive
   static bool const is_pass_through_unary = true;
   static bool const handles_container = Subject::handles_container;
   char open, close;
-  const char* what;  // "block" or nullptr (then "'('")
-  delimited_directive(Subject const& s, char o, char c, const char* w)
-      : base_type(s), open(o), close(c), what(w) {}
+  const char* what;       // "block" or nullptr (then "'('")
+  const char* empty_msg;  // if set: the message when nothing valid follows
+                          // the opener
+  delimited_directive(Subject const& s, char o, char c, const char* w,
+                      const char* e)
+      : base_type(s), open(o), close(c), what(w), empty_msg(e) {}
 
   template <typename It, typename Ctx, typename RCtx, typename Attr>
   bool parse(It& first, It const& last, Ctx const& ctx, RCtx& rctx,
@@ -550,6 +577,8 @@ struct delimited_directive
     bool ok = this->subject.parse(first, last, ctx, rctx, attr);
     x3::skip_over(first, last, ctx);
     if (!ok || first == last || *first != close) {
+      if (empty_msg && first != last && skip_ws(opener + 1, last) == first)
+        fail_at(first, last, empty_msg);
       std::string m = std::string("expected '") + close + "' to close ";
       m += what ? std::string(what) : std::string("'") + open + "'";
       m += " opened at " + st.pos_str(opener);
@@ -562,15 +591,17 @@ struct delimited_directive
 struct delimited_gen {
   char open, close;
   const char* what;
+  const char* empty_msg;
   template <typename Subject>
   delimited_directive<typename x3::extension::as_parser<Subject>::value_type>
   operator[](Subject const& s) const {
-    return {x3::as_parser(s), open, close, what};
+    return {x3::as_parser(s), open, close, what, empty_msg};
   }
 };
 inline delimited_gen delimited(char open, char close,
-                               const char* what = nullptr) {
-  return {open, close, what};
+                               const char* what = nullptr,
+                               const char* empty_msg = nullptr) {
+  return {open, close, what, empty_msg};
 }
 
 // Counts one nesting level around the subject (unary operators).
@@ -959,7 +990,7 @@ auto const not_op_def =
     kw("not") >> attr(ast::UnaryOp::Not) >> nest_guard[expect_expr[not_expr]];
 auto const cmp_expr_def = (sum_expr >> -cmp_tail)[act::make_compare];
 auto const cmp_tail_def = (cmp_ops | kw("in") >> attr(ast::CmpOp::In)) >>
-                          expect_expr[sum_expr];
+                          expect_expr[sum_expr] >> no_chain_p;
 auto const sum_expr_def = located[(term_expr >> *sum_step)[act::make_chain]];
 auto const sum_step_def =
     (op_no_eq('+') >> attr(ast::BinOp::Add) | op_no_eq('-') >> attr(ast::BinOp::Sub)) >>
@@ -976,7 +1007,8 @@ auto const neg_expr_def =
     lit('-') >> attr(ast::UnaryOp::Neg) >> nest_guard[expect_expr[unary_expr]];
 auto const postfix_expr_def = located[(primary >> *post_op)[act::make_postfix]];
 auto const post_op_def = call_op | index_op | field_op;
-auto const call_op_def = located[delimited('(', ')')[call_args][act::set_args]];
+auto const call_op_def = located[delimited('(', ')', nullptr,
+    "expected an expression or ')'")[call_args][act::set_args]];
 auto const call_args_def =
     -(expr >> *(lit(',') >> expect_expr[expr]));
 auto const index_op_def = located[delimited('[', ']')[expect_expr[expr]][act::set_index]];
@@ -990,10 +1022,12 @@ auto const primary_def = number_p | string_p | bool_lit | nil_lit | fn_lit |
 auto const bool_lit_def =
     located[kw("true")[act::set_true] | kw("false")[act::set_false]];
 auto const nil_lit_def = kw("nil");
-auto const list_lit_def = located[delimited('[', ']')[list_items][act::set_items]];
+auto const list_lit_def = located[delimited('[', ']', nullptr,
+    "expected an expression or ']'")[list_items][act::set_items]];
 auto const list_items_def =
     -(expr >> *(lit(',') >> expr) >> -lit(','));
-auto const map_lit_def = located[delimited('{', '}')[map_entries][act::set_entries]];
+auto const map_lit_def = located[delimited('{', '}', nullptr,
+    "expected a map key (a name, string or integer) or '}'")[map_entries][act::set_entries]];
 auto const map_entries_def =
     -(map_entry >> *(lit(',') >> map_entry) >> -lit(','));
 auto const map_entry_def = map_key >>
@@ -1003,7 +1037,8 @@ auto const map_key_def = name_p | string_p | int_key_p;
 auto const fn_lit_def =
     kw("fn") >> expect("expected '(' after 'fn'")[params] >>
     expect("expected '{' to start the function body")[block];
-auto const params_def = delimited('(', ')')[-(
+auto const params_def = delimited('(', ')', nullptr,
+    "expected a parameter name or ')'")[-(
     name_p >> *(lit(',') >> expect("expected a parameter name after ','")[name_p]))];
 
 // ---- statements

@@ -388,8 +388,12 @@ static const Method* find_method(Value recv, ObjString* name) {
     }
   }
   if (!table) return nullptr;
+  if (name->mcache_table == table) return static_cast<const Method*>(name->mcache_method);
   auto it = table->find(name->view());
-  return it == table->end() ? nullptr : &it->second;
+  const Method* m = it == table->end() ? nullptr : &it->second;
+  name->mcache_table = table;
+  name->mcache_method = m;
+  return m;
 }
 
 [[noreturn]] static void arity_error(const char* name, int min, int max, int got) {

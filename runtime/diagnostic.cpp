@@ -24,6 +24,19 @@ std::string format_diagnostic(std::string_view file, std::string_view source, in
   std::string out = fmt::format("{}:{}:{}: {}: {}\n", file, line, col, type, message);
   std::string_view text = source_line(source, line);
   if (text.empty() || col <= 0) return out;
+  // Very long lines (minified or generated input) are shown as a window
+  // around the column, so the report stays readable.
+  constexpr int kBefore = 60, kAfter = 60;
+  std::string prefix;
+  if (text.size() > kBefore + kAfter + 20) {
+    int start = col - 1 > kBefore ? col - 1 - kBefore : 0;
+    while (start > 0 && (static_cast<unsigned char>(text[static_cast<size_t>(start)]) & 0xC0) == 0x80) --start;
+    size_t len = static_cast<size_t>(kBefore + kAfter);
+    std::string_view window = text.substr(static_cast<size_t>(start), len);
+    if (start > 0) prefix = "...";
+    col -= start;
+    text = window;
+  }
   // Show the line as is, but replace tabs and control bytes with a space so
   // the caret stays under the right character in any terminal.
   std::string shown;
@@ -39,7 +52,7 @@ std::string format_diagnostic(std::string_view file, std::string_view source, in
     shown.push_back(c < 0x20 || c == 0x7f ? ' ' : static_cast<char>(c));
   }
   if (static_cast<size_t>(col) > text.size()) caret = cp;
-  out += fmt::format("    {}\n    {}^\n", shown, std::string(caret, ' '));
+  out += fmt::format("    {}{}\n    {}^\n", prefix, shown, std::string(caret + prefix.size(), ' '));
   return out;
 }
 

@@ -61,6 +61,29 @@ static void count_code_points(ObjString* s) {
   s->cp_count = n;
 }
 
+static ObjString* alloc_string(Heap& heap, std::string_view s, std::uint32_t h) {
+  std::size_t bytes = sizeof(ObjString) + s.size();
+  heap.account(bytes);
+  void* mem = std::malloc(bytes);
+  if (!mem) raise("MemoryError", "out of memory");
+  ObjString* str = new (mem) ObjString();
+  str->hash = h;
+  str->length = static_cast<std::uint32_t>(s.size());
+  if (!s.empty()) std::memcpy(str->chars, s.data(), s.size());
+  str->chars[s.size()] = '\0';
+  count_code_points(str);
+  return str;
+}
+
+ObjString* Heap::new_string(std::string_view s) {
+  if (s.size() <= 1) return intern(s);
+  if (s.size() > 0xFFFFFFF0u) raise("MemoryError", "string too large");
+  ObjString* str = alloc_string(*this, s, hash_bytes(s));
+  str->next = objects_;
+  objects_ = str;
+  return str;
+}
+
 ObjString* Heap::intern(std::string_view s) {
   if (s.size() > 0xFFFFFFF0u) raise("MemoryError", "string too large");
   std::uint32_t h = hash_bytes(s);
@@ -80,16 +103,7 @@ ObjString* Heap::intern(std::string_view s) {
     }
     i = (i + 1) & mask;
   }
-  std::size_t bytes = sizeof(ObjString) + s.size();
-  account(bytes);
-  void* mem = std::malloc(bytes);
-  if (!mem) raise("MemoryError", "out of memory");
-  ObjString* str = new (mem) ObjString();
-  str->hash = h;
-  str->length = static_cast<std::uint32_t>(s.size());
-  if (!s.empty()) std::memcpy(str->chars, s.data(), s.size());
-  str->chars[s.size()] = '\0';
-  count_code_points(str);
+  ObjString* str = alloc_string(*this, s, h);
   str->next = objects_;
   objects_ = str;
   if (tomb != SIZE_MAX) {

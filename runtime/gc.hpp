@@ -43,7 +43,13 @@ class Heap {
   }
 
   // Returns the interned string with these bytes (creating it if new).
+  // Names, constants and map keys built by natives are interned.
   ObjString* intern(std::string_view s);
+  // A new string that is not interned: strings computed at run time
+  // (concatenation, str(), slices) skip the intern table, which keeps them
+  // cheap to make and the table small. Strings of at most one byte are
+  // interned anyway (characters are made all the time by iteration).
+  ObjString* new_string(std::string_view s);
 
   // Collects now. Must be called at a safe point by the GIL holder.
   void collect();

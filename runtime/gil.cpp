@@ -113,6 +113,8 @@ struct Gil::Impl {
   std::unordered_map<std::string, std::uint32_t> label_index;
   std::size_t event_limit = kDefaultEventLimit;
   bool truncated = false;
+  const char* last_label_ptr = nullptr;
+  std::uint32_t last_label = 0;
 
   // ---- helpers; all called with `mu` held ----
 
@@ -130,6 +132,12 @@ struct Gil::Impl {
     e.thread = static_cast<std::uint32_t>(t.stats_index);
     e.state = st;
     if (label != nullptr) {
+      // Natives pass string literals: remember the last one by address.
+      if (label == last_label_ptr && labels[last_label] == label) {
+        e.label = last_label;
+        events.push_back(e);
+        return;
+      }
       std::string key(label);
       auto it = label_index.find(key);
       if (it == label_index.end()) {
@@ -137,6 +145,8 @@ struct Gil::Impl {
         labels.push_back(std::move(key));
       }
       e.label = it->second;
+      last_label_ptr = label;
+      last_label = it->second;
     }
     events.push_back(e);
   }

@@ -23,6 +23,9 @@
 //  * responsive — a thread coming back from a blocking call asks the holder
 //                 to drop at once and goes to the front of the queue, so I/O
 //                 latency stays low; CPU-bound threads keep their FIFO turns.
+//                 Priority is bounded (a per-thread credit of one interval,
+//                 refilled at half wall-clock speed): the exact anti-starvation
+//                 rules are documented at the top of gil.cpp.
 #pragma once
 
 #include <atomic>

@@ -16,7 +16,9 @@ Thread::Thread(Interp& in, int id, std::string name) : interp(in) {
   if (!stack) throw std::bad_alloc();
   stack_limit = stack + kStackValues;
   sp = stack;
-  frames.reserve(64);
+  // Frames never move: natives that call back into the VM (Lock.with,
+  // assert_raises, jobs) return to a frame the outer loop still points at.
+  frames.reserve(kMaxFrames + 2);
 }
 
 Thread::~Thread() { std::free(stack); }

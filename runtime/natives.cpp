@@ -254,15 +254,20 @@ static bool equal_depth(Value a, Value b, int depth) {
     }
     return true;
   }
-  return false;  // strings are interned: different objects differ
+  if (a.as.o->type == ObjType::String) {
+    auto* x = static_cast<ObjString*>(a.as.o);
+    auto* y = static_cast<ObjString*>(b.as.o);
+    return x->hash == y->hash && x->view() == y->view();
+  }
+  return false;
 }
 
 bool values_equal(Value a, Value b) { return equal_depth(a, b, 0); }
 
 // ----------------------------------------------------------------- building
 
-ObjString* new_string(Thread& t, std::string_view s) { return t.interp.heap.intern(s); }
-Value str_value(Thread& t, std::string_view s) { return Value::object(t.interp.heap.intern(s)); }
+ObjString* new_string(Thread& t, std::string_view s) { return t.interp.heap.new_string(s); }
+Value str_value(Thread& t, std::string_view s) { return Value::object(t.interp.heap.new_string(s)); }
 ObjList* new_list(Thread& t) { return t.interp.heap.make<ObjList>(); }
 Value list_value(Thread& t, std::vector<Value> items) {
   ObjList* l = new_list(t);

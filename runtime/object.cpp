@@ -62,8 +62,12 @@ bool keys_equal(Value a, Value b) {
         return a.as.d == b.as.d;
       case Tag::Bool:
         return a.as.b == b.as.b;
-      case Tag::Obj:
-        return a.as.o == b.as.o;  // interned strings
+      case Tag::Obj: {
+        if (a.as.o == b.as.o) return true;
+        auto* x = static_cast<ObjString*>(a.as.o);
+        auto* y = static_cast<ObjString*>(b.as.o);
+        return x->hash == y->hash && x->length == y->length && std::memcmp(x->chars, y->chars, x->length) == 0;
+      }
       default:
         return false;
     }

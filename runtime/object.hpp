@@ -46,14 +46,21 @@ inline bool is_obj_type(Value v, ObjType t) { return v.is_obj() && v.as.o->type 
 
 // ------------------------------------------------------------------ strings
 
-// Immutable UTF-8 bytes. All strings are interned (one object per distinct
-// content), so string equality is pointer equality and map lookups with
-// string keys compare pointers. `ascii` lets len/indexing skip UTF-8 decoding.
+// Immutable UTF-8 bytes with a cached hash. Names and constants are interned
+// (one object per distinct content), so comparing them is a pointer test;
+// strings computed at run time are not, and compare by hash, length and
+// bytes when the pointers differ. `ascii` lets len/indexing skip UTF-8
+// decoding.
 struct ObjString : Obj {
   std::uint32_t hash;
   std::uint32_t length;  // bytes
   std::uint32_t cp_count;  // code points (invalid bytes count as one each)
   bool ascii;
+  // One-entry method cache for INVOKE: method names are interned, and a
+  // given name is almost always called on one type, so remembering the last
+  // table and its answer skips the hash lookup.
+  const void* mcache_table = nullptr;
+  const void* mcache_method = nullptr;
   char chars[1];  // `length` bytes follow, plus a terminating NUL
 
   ObjString() : Obj(ObjType::String) {}

@@ -15,13 +15,17 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,9 +43,22 @@ namespace weft {
 
 // ====================================================================== core
 
+namespace {
+
+// Bumped in the child after fork() (`weft worker --processes`): connections
+// cached before the fork belong to the parent and must not be reused.
+std::atomic<unsigned> g_fork_generation{0};
+
+void after_fork_in_child();
+
+}  // namespace
+
 void http_global_init() {
   static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::call_once(once, [] {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    pthread_atfork(nullptr, nullptr, after_fork_in_child);
+  });
 }
 
 namespace {
@@ -50,7 +67,10 @@ namespace {
 struct CurlCache {
   CURLM* multi = nullptr;
   CURL* easy = nullptr;
-  ~CurlCache() { reset(); }
+  unsigned generation = 0;
+  ~CurlCache() {
+    if (generation == g_fork_generation.load()) reset();
+  }
   void reset() {
     if (easy) curl_easy_cleanup(easy);
     if (multi) curl_multi_cleanup(multi);
@@ -58,6 +78,15 @@ struct CurlCache {
     multi = nullptr;
   }
   bool ensure() {
+    unsigned gen = g_fork_generation.load();
+    if (generation != gen) {
+      // Inherited across fork(): the sockets are shared with the parent, so
+      // cleaning up (which may talk to the peer) is not ours to do. Forget
+      // the handles (a small one-time leak in the child).
+      easy = nullptr;
+      multi = nullptr;
+      generation = gen;
+    }
     if (!multi) multi = curl_multi_init();
     if (!easy) easy = curl_easy_init();
     return multi && easy;
@@ -180,7 +209,9 @@ std::string fmt_seconds(double s) {
 
 }  // namespace
 
-void http_close_connections() { tl_curl.reset(); }
+void http_close_connections() {
+  if (tl_curl.generation == g_fork_generation.load()) tl_curl.reset();
+}
 
 HttpResult http_perform(const HttpRequest& req, const HttpCancel& cancel) {
   HttpResult result;
@@ -491,6 +522,23 @@ struct MockRegistry {
 MockRegistry& mock_registry() {
   static MockRegistry r;
   return r;
+}
+
+}  // namespace
+
+namespace {
+
+void after_fork_in_child() {
+  g_fork_generation.fetch_add(1);
+  // The servers' threads did not survive the fork: forget the servers
+  // (leaked on purpose; stopping them would join threads that do not
+  // exist here). The child is single-threaded now, so no lock is needed,
+  // and the mutex may have been held by a thread that is gone: renew it.
+  MockRegistry& r = mock_registry();
+  new (&r.mu) std::mutex();
+  auto* leaked = new std::vector<std::shared_ptr<MockServer>>(std::move(r.servers));
+  (void)leaked;
+  r.servers.clear();
 }
 
 Value mock_stop(Thread& t, Args a);

@@ -73,7 +73,11 @@ LockHandle* lock_self(Args a) { return static_cast<LockHandle*>(a.self.as.o); }
 bool lock_acquire(Thread& t, LockHandle* l, std::optional<double> timeout) {
   {
     std::lock_guard<std::mutex> lk(l->mu);
-    if (l->owner == t.id()) raise("ThreadError", "deadlock: this thread already holds the lock");
+    // Locks are not re-entrant. Waiting forever for ourselves is never what
+    // the script meant, so without a timeout that is an error; with one,
+    // the wait simply times out like any other.
+    if (l->owner == t.id() && !timeout)
+      raise("ThreadError", "deadlock: this thread already holds the lock (locks are not re-entrant)");
     if (l->owner == 0) {
       l->owner = t.id();
       return true;

@@ -315,3 +315,32 @@ TEST_CASE_METHOD(Fixture, "str methods", "[builtins][methods]") {
   CHECK(error_of([&] { method(S, "find", s("abc"), {I(1)}); }) == "TypeError");
   CHECK(to_repr(method(S, "bytes", s("\xC3\xA9"), {})) == "[195, 169]");
 }
+
+TEST_CASE_METHOD(Fixture, "format never crashes on random format strings", "[builtins][format]") {
+  const std::string alphabet = "{}{}:<>^0123456789.xXfFeEgGdbocsaL!r*+- #\xC3\xA9";
+  std::uint64_t seed = 0x9E3779B97F4A7C15ULL;
+  auto next = [&] {
+    seed ^= seed << 13;
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
+    return seed;
+  };
+  Value args[] = {I(42), F(-2.5), s("str"), Value::boolean(true), Value(), I(3)};
+  int ok = 0, errors = 0;
+  for (int iter = 0; iter < 20000; ++iter) {
+    std::string f;
+    std::size_t len = next() % 12;
+    for (std::size_t k = 0; k < len; ++k) f.push_back(alphabet[next() % alphabet.size()]);
+    std::string type = error_of([&] {
+      call("format", {s(f), args[next() % 6], args[next() % 6], args[next() % 6]});
+    });
+    if (type.empty())
+      ++ok;
+    else {
+      CHECK((type == "ValueError" || type == "MemoryError"));
+      ++errors;
+    }
+  }
+  CHECK(ok > 100);
+  CHECK(errors > 100);
+}

@@ -1,0 +1,6 @@
+-- Recursive Fibonacci: call overhead, int arithmetic, compare-and-branch.
+local function fib(n)
+    if n < 2 then return n end
+    return fib(n - 1) + fib(n - 2)
+end
+print(string.format("%d", fib(30)))

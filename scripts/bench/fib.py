@@ -1,0 +1,7 @@
+# Recursive Fibonacci: call overhead, int arithmetic, compare-and-branch.
+def fib(n):
+    if n < 2:
+        return n
+    return fib(n - 1) + fib(n - 2)
+
+print(fib(30))

@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Drives the Weft REPL through a real pseudo-terminal (SPEC §10).
+
+usage: repl_pty_test.py /path/to/weft
+
+Checks: banner and `>>> ` prompt, expression values, `... ` continuation,
+errors that don't end the session, a thread started at the prompt that keeps
+running while the prompt waits, Ctrl-C interrupting running code, Ctrl-C
+cancelling a half-typed (multi-line) input, :help / :gil / unknown commands,
+Ctrl-D exiting 0, the history file ($HOME/.weft_history) being written and
+read back (Up arrow), :quit, sys.exit, and colour (on unless NO_COLOR).
+"""
+import os
+import pty
+import re
+import select
+import signal
+import sys
+import tempfile
+import time
+
+TIMEOUT = 30.0  # per expectation; generous so slow CI machines don't flake
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]|[\x01\x02\x07]")
+
+
+class Repl:
+    def __init__(self, weft, home, colour=False, args=()):
+        env = dict(os.environ)
+        env["HOME"] = home
+        env["TERM"] = "xterm"
+        env.pop("NO_COLOR", None)
+        if not colour:
+            env["NO_COLOR"] = "1"
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            try:
+                os.execve(weft, [weft, *args], env)
+            finally:
+                os._exit(127)
+        self.raw = b""
+        self.pos = 0  # expectations match after this offset of the clean text
+
+    def clean(self):
+        return ANSI.sub(b"", self.raw).replace(b"\r", b"")
+
+    def _read(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        r, _, _ = select.select([self.fd], [], [], min(left, 0.2))
+        if r:
+            try:
+                data = os.read(self.fd, 4096)
+            except OSError:
+                return False
+            if not data:
+                return False
+            self.raw += data
+        return True
+
+    def expect(self, pattern, timeout=TIMEOUT):
+        """Waits for `pattern` (regex, bytes) after the last match."""
+        rx = re.compile(pattern, re.S)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.clean(), self.pos)
+            if m:
+                self.pos = m.end()
+                return m
+            if not self._read(deadline):
+                m = rx.search(self.clean(), self.pos)
+                if m:
+                    self.pos = m.end()
+                    return m
+                fail(f"timed out waiting for {pattern!r}; output after last match:\n"
+                     + self.clean()[self.pos:].decode(errors="replace"))
+
+    def absent_for(self, pattern, seconds):
+        """Reads for `seconds` and fails if `pattern` shows up after the last match."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self._read(deadline)
+        if re.search(pattern, self.clean()[self.pos:], re.S):
+            fail(f"unexpected {pattern!r} in:\n" + self.clean()[self.pos:].decode(errors="replace"))
+
+    def send(self, s):
+        os.write(self.fd, s.encode())
+
+    def line(self, s):
+        self.send(s + "\r")
+
+    def wait_exit(self, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                while self._read(time.monotonic() + 0.1):
+                    pass
+                return os.waitstatus_to_exitcode(status)
+            self._read(time.monotonic() + 0.1)
+        os.kill(self.pid, signal.SIGKILL)
+        fail("the REPL did not exit")
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def step(name):
+    print("ok -", name, flush=True)
+
+
+PROMPT = rb">>> "
+CONT = rb"\.\.\. "
+
+
+def main():
+    weft = os.path.abspath(sys.argv[1])
+    home = tempfile.mkdtemp(prefix="weft-repl-home-")
+    hist = os.path.join(home, ".weft_history")
+
+    # ---------------------------------------------------------- session 1
+    r = Repl(weft, home)
+    r.expect(rb"Weft \d+\.\d+\.\d+ .*:help.*Ctrl-D")
+    r.expect(PROMPT)
+    step("banner and prompt")
+
+    r.line("1 + 2")
+    r.expect(rb"\n3\n" + PROMPT)
+    r.line('"a" + "b"')
+    r.expect(rb'\n"ab"\n' + PROMPT)  # repr, not str
+    r.line("let nothing = nil")
+    r.expect(PROMPT)
+    r.line("nothing")
+    m = r.expect(PROMPT)
+    if b"nil" in r.clean()[m.start() - 10:m.start()]:
+        fail("nil was printed")
+    step("expression values printed by repr, nil not printed")
+
+    r.line("fn f(x) {")
+    r.expect(CONT)
+    r.line("  let y = x * 10")
+    r.expect(CONT)
+    r.line("  return [y,")
+    r.expect(CONT)
+    r.line("    y + 1]")
+    r.expect(CONT)
+    r.line("}")
+    r.expect(PROMPT)
+    r.line("f(2)")
+    r.expect(rb"\n\[20, 21\]\n" + PROMPT)
+    step("continuation prompt for an open block and bracket")
+
+    r.line('1 + "a"')
+    r.expect(rb"TypeError")
+    r.expect(PROMPT)
+    r.line("1 +* 2")
+    r.expect(rb"SyntaxError")
+    r.expect(PROMPT)
+    r.line('throw error("ValueError", "boom")')
+    r.expect(rb"ValueError: boom")
+    r.expect(PROMPT)
+    r.line("f(4)")
+    r.expect(rb"\n\[40, 41\]\n" + PROMPT)
+    step("errors are reported and the session goes on")
+
+    # A thread started at the prompt runs while the prompt waits for input.
+    r.line('let bg = thread.spawn(fn() { time.sleep(0.3); print("hello from the thread") })')
+    r.expect(PROMPT)
+    r.expect(rb"hello from the thread")  # no input sent: the prompt released the GIL
+    r.line("let t = thread.spawn(fn() { time.sleep(0.2); return 7 })")
+    r.expect(PROMPT)
+    r.line("t.join()")
+    r.expect(rb"\n7\n" + PROMPT)
+    step("threads started at the prompt keep running")
+
+    # Ctrl-C interrupts running code.
+    r.line("let n = 0")
+    r.expect(PROMPT)
+    r.line("while true { n = n + 1 }")
+    time.sleep(0.5)
+    r.send("\x03")
+    r.expect(rb"KeyboardInterrupt\n")
+    r.expect(PROMPT)
+    r.line("n > 0")
+    r.expect(rb"\ntrue\n" + PROMPT)
+    r.line("time.sleep(30)")
+    time.sleep(0.5)
+    r.send("\x03")
+    r.expect(rb"KeyboardInterrupt\n", timeout=10)
+    r.expect(PROMPT)
+    step("Ctrl-C interrupts running code, the session goes on")
+
+    # Ctrl-C at the prompt cancels the line (and pending continuation lines).
+    r.send("12345")
+    r.expect(rb"12345")
+    r.send("\x03")
+    r.expect(rb"\^C\n" + PROMPT)
+    r.line("fn g() {")
+    r.expect(CONT)
+    r.send("let half = ")
+    r.expect(rb"let half = ")
+    r.send("\x03")
+    r.expect(rb"\^C\n" + PROMPT)
+    r.line("99 + 1")
+    r.expect(rb"\n100\n" + PROMPT)
+    r.absent_for(rb"12345|KeyboardInterrupt", 0.3)
+    step("Ctrl-C at the prompt cancels the input")
+
+    r.line(":help")
+    r.expect(rb":gil.*:quit.*thread\.spawn.*docs/")
+    r.expect(PROMPT)
+    r.line(":gil")
+    r.expect(rb"main")
+    r.expect(PROMPT)
+    r.line(":nope")
+    r.expect(rb"unknown command ':nope'.*:help")
+    r.expect(PROMPT)
+    step(":help, :gil, unknown command")
+
+    r.line("6 * 7")
+    r.expect(rb"\n42\n" + PROMPT)
+    r.send("\x04")
+    code = r.wait_exit()
+    if code != 0:
+        fail(f"Ctrl-D exit status {code}, expected 0")
+    step("Ctrl-D exits 0")
+
+    if not os.path.exists(hist):
+        fail("no history file at " + hist)
+    with open(hist, "rb") as fh:
+        h = fh.read()
+    # libedit's format: a "_HiStOrY_V2_" line, then one entry per line with
+    # spaces and other special characters vis(3)-encoded as \ooo.
+    h = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), h)
+    for entry in (b"1 + 2", b"fn f(x) {", b"6 * 7"):
+        if entry not in h:
+            fail(f"history file lacks {entry!r}:\n{h!r}")
+    if b"12345" in h:
+        fail("a cancelled line was saved in the history")
+    step("history written to $HOME/.weft_history")
+
+    # ---------------------------------------------------------- session 2
+    # History is read back (Up arrow recalls `6 * 7`); :quit exits 0 after
+    # waiting for a running thread.
+    r = Repl(weft, home)
+    r.expect(PROMPT)
+    r.send("\x1b[A")
+    r.expect(rb"6 \* 7")
+    r.send("\r")
+    r.expect(rb"\n42\n" + PROMPT)
+    r.line('let w = thread.spawn(fn() { time.sleep(0.3); print("finished before exit") })')
+    r.expect(PROMPT)
+    r.line(":quit")
+    r.expect(rb"finished before exit")
+    code = r.wait_exit()
+    if code != 0:
+        fail(f":quit exit status {code}, expected 0")
+    step("history read back, :quit waits for threads and exits 0")
+
+    # ---------------------------------------------------------- session 3
+    # Colour on a terminal without NO_COLOR; sys.exit(3) ends the REPL with 3.
+    r = Repl(weft, home, colour=True)
+    r.expect(PROMPT)
+    if b"\x1b[" not in r.raw:
+        fail("no colour without NO_COLOR")
+    r.line("sys.exit(3)")
+    code = r.wait_exit()
+    if code != 3:
+        fail(f"sys.exit(3) gave status {code}")
+    step("colour on a terminal; sys.exit ends the REPL")
+
+    print("all REPL checks passed")
+
+
+if __name__ == "__main__":
+    main()
