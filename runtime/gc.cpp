@@ -5,6 +5,7 @@
 #include <new>
 
 #include "interp.hpp"
+#include "interpreter/builtins.hpp"
 #include "natives.hpp"
 
 namespace weft {
@@ -49,15 +50,23 @@ static std::uint32_t hash_bytes(std::string_view s) {
   return h;
 }
 
+// Code points as len/indexing/iteration count them: invalid bytes count as
+// one each (the same decoder as utf8_char_len in builtins.cpp).
 static void count_code_points(ObjString* s) {
-  std::uint32_t n = 0;
-  bool ascii = true;
   const unsigned char* p = reinterpret_cast<const unsigned char*>(s->chars);
-  for (std::uint32_t i = 0; i < s->length; ++i) {
-    if (p[i] >= 0x80) ascii = false;
-    if ((p[i] & 0xC0) != 0x80) ++n;
-  }
+  bool ascii = true;
+  for (std::uint32_t i = 0; i < s->length; ++i)
+    if (p[i] >= 0x80) {
+      ascii = false;
+      break;
+    }
   s->ascii = ascii;
+  if (ascii) {
+    s->cp_count = s->length;
+    return;
+  }
+  std::uint32_t n = 0;
+  for (std::size_t pos = 0; pos < s->length; pos += utf8_char_len(s, pos)) ++n;
   s->cp_count = n;
 }
 

@@ -156,13 +156,11 @@ bool ObjMap::remove(Value key, Value* out) {
 // ------------------------------------------------------------------- ranges
 
 std::int64_t ObjRange::length() const {
-  if (step > 0) {
-    if (start >= stop) return 0;
-    return static_cast<std::int64_t>((static_cast<unsigned __int128>(stop - start) + step - 1) / step);
-  }
-  if (start <= stop) return 0;
-  return static_cast<std::int64_t>((static_cast<unsigned __int128>(start - stop) + (-step) - 1) /
-                                   static_cast<unsigned __int128>(-step));
+  // 128-bit arithmetic: range(INT64_MIN, INT64_MAX) must not overflow.
+  __int128 a = start, b = stop, st = step, n = 0;
+  if (st > 0 && a < b) n = (b - a + st - 1) / st;
+  if (st < 0 && a > b) n = (a - b + (-st) - 1) / (-st);
+  return n > INT64_MAX ? INT64_MAX : static_cast<std::int64_t>(n);
 }
 
 // ------------------------------------------------------------------- protos

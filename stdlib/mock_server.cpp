@@ -18,6 +18,7 @@
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -66,6 +67,7 @@ const char* kJson = "application/json";
 struct MockServer::Impl {
   httplib::Server svr;
   std::thread listener;
+  int listen_fd = -1;
   std::atomic<bool> listen_done{false};
   MockServerOptions opts;
   int bound_port = 0;
@@ -99,6 +101,15 @@ struct MockServer::Impl {
 
   void setup_routes() {
     svr.set_tcp_nodelay(true);
+    // cpp-httplib listens with a backlog of 5: a burst of connections (N job
+    // workers starting at once) overflows it and the dropped SYNs are
+    // retried only after a second. Remember the listening socket so start()
+    // can raise the backlog (listen() again updates it on Linux).
+    svr.set_socket_options([this](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      listen_fd = sock;
+    });
     svr.set_keep_alive_max_count(100000);
     // Idle keep-alive connections hold a pool thread and delay stop() by up
     // to this long (cpp-httplib polls them), so keep it short.
@@ -216,6 +227,7 @@ int MockServer::start(const MockServerOptions& opts) {
     port = opts.port;
   }
   s.bound_port = port;
+  if (s.listen_fd >= 0) ::listen(s.listen_fd, 4096);
   s.listener = std::thread([&s] {
     s.svr.listen_after_bind();
     s.listen_done.store(true);

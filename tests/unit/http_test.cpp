@@ -9,6 +9,9 @@
 #include <string>
 #include <thread>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "runtime/gil.hpp"
 #include "runtime/natives.hpp"
 #include "stdlib/http_client.hpp"
@@ -322,6 +325,51 @@ TEST_CASE("http.mock_server from the runtime", "[http]") {
   // A server that is never stopped is stopped at exit (checked by the
   // process exiting cleanly after this test).
   call(e, "http", "mock_server", {});
+}
+
+TEST_CASE("a burst of simultaneous connections is accepted at once", "[http]") {
+  // cpp-httplib's listen backlog of 5 would drop SYNs of a burst, which
+  // clients retry only after 1 s; the mock server raises the backlog.
+  MockServer srv;
+  srv.start(0, 20, 0, 1);
+  std::vector<std::future<double>> fs;
+  std::atomic<bool> go{false};
+  for (int i = 0; i < 32; i++)
+    fs.push_back(std::async(std::launch::async, [&srv, &go, i] {
+      while (!go.load()) std::this_thread::yield();
+      auto t0 = std::chrono::steady_clock::now();
+      HttpResult r = get(srv.url() + "/users/" + std::to_string(i));
+      double dt = seconds_since(t0);
+      http_close_connections();
+      return r.response.status == 200 ? dt : 99.0;
+    }));
+  go = true;
+  double worst = 0;
+  for (auto& f : fs) worst = std::max(worst, f.get());
+  CHECK(worst < 0.9);
+}
+
+TEST_CASE("a forked child does not reuse the parent's connections", "[http]") {
+  MockServer srv;
+  srv.start(0, 0, 0, 1);
+  // The parent caches a keep-alive connection.
+  REQUIRE(get(srv.url() + "/users/1").response.status == 200);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // Child: the server is the parent's (its threads live there); a new
+    // connection must be opened, and it must not disturb the parent's.
+    HttpResult r = get(srv.url() + "/users/2", 5);
+    _exit(r.failure == HttpFailure::None && r.response.status == 200 ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  HttpResult again = get(srv.url() + "/users/3");
+  CHECK(again.failure == HttpFailure::None);
+  CHECK(again.response.body == R"({"id":3,"name":"user-3"})");
+  http_close_connections();
 }
 
 TEST_CASE("weft mock-api usage errors", "[http]") {
