@@ -142,6 +142,7 @@ class Compiler {
     if (it != mod_->slots.end()) return static_cast<std::uint16_t>(it->second);
     if (mod_->values.size() >= 65535) fail_here("too many global variables");
     int slot = mod_->slot_for(in_.heap, name);
+    if (slot < 0) fail_here("too many global variables");
     auto b = in_.builtins.find(name);
     if (b != in_.builtins.end()) mod_->values[static_cast<std::size_t>(slot)] = b->second;
     return static_cast<std::uint16_t>(slot);
@@ -240,6 +241,8 @@ class Compiler {
 
   ObjProto* end_function() {
     ObjProto* p = fs_->proto;
+    p->kptr = p->constants.data();
+    p->gptr = mod_->values.data();
     std::size_t max_locals = 0;
     for (std::size_t i = 0; i < fs_->locals.size(); ++i) max_locals = i + 1;
     p->max_slots = static_cast<int>(fs_->max_depth + fs_->locals.capacity() + 8);
@@ -417,8 +420,7 @@ class Compiler {
     for (std::size_t i = 0; i < s.branches.size(); ++i) {
       const auto& br = s.branches[i];
       at(br);
-      expr(br.cond);
-      std::size_t next = emit_jump(Op::JUMP_IF_FALSE, -1);
+      std::size_t next = cond_jump(br.cond);
       block(br.body);
       bool last = i + 1 == s.branches.size() && !s.else_body;
       if (!last) ends.push_back(emit_jump(Op::JUMP, 0));
@@ -455,6 +457,26 @@ class Compiler {
             return code().size() - 2;
           }
         }
+      }
+    }
+    // `if a < b` / `while x != y`: compare and branch in one instruction.
+    if (auto* fc = boost::get<x3::forward_ast<ast::Compare>>(&cond)) {
+      const ast::Compare& c = fc->get();
+      Op op = Op::JUMP;
+      switch (c.op) {
+        case ast::CmpOp::Lt: op = Op::JUMP_IF_NOT_LT; break;
+        case ast::CmpOp::Le: op = Op::JUMP_IF_NOT_LE; break;
+        case ast::CmpOp::Gt: op = Op::JUMP_IF_NOT_GT; break;
+        case ast::CmpOp::Ge: op = Op::JUMP_IF_NOT_GE; break;
+        case ast::CmpOp::Eq: op = Op::JUMP_IF_NOT_EQ; break;
+        case ast::CmpOp::Ne: op = Op::JUMP_IF_NOT_NE; break;
+        case ast::CmpOp::In: break;
+      }
+      if (op != Op::JUMP) {
+        expr(c.lhs);
+        expr(c.rhs);
+        at(c);
+        return emit_jump(op, -2);
       }
     }
     expr(cond);

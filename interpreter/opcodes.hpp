@@ -55,6 +55,12 @@ namespace weft {
   X(JUMP_IF_TRUE_KEEP,  JUMP) /* jump if top is truthy (keep it), else pop (or) */          \
   X(LOOP,          LOOP)    /* ip -= k; checks the eval breaker */                          \
   X(LT_LOCAL_JUMP, U16_U16) /* if not (base[a] < pop()) jump b forward (loop test) */       \
+  X(JUMP_IF_NOT_LT, JUMP)   /* a b -> ; jump if not (a < b) (fused compare + branch) */     \
+  X(JUMP_IF_NOT_LE, JUMP)   /* a b -> ; jump if not (a <= b) */                             \
+  X(JUMP_IF_NOT_GT, JUMP)   /* a b -> ; jump if not (a > b) */                              \
+  X(JUMP_IF_NOT_GE, JUMP)   /* a b -> ; jump if not (a >= b) */                             \
+  X(JUMP_IF_NOT_EQ, JUMP)   /* a b -> ; jump if not (a == b) */                             \
+  X(JUMP_IF_NOT_NE, JUMP)   /* a b -> ; jump if not (a != b) */                             \
   X(CALL,          U8)      /* f a1..an -> f(a1..an); checks the eval breaker */            \
   X(INVOKE,        U16_U8)  /* obj a1..an -> obj.name(a1..an) */                            \
   X(CLOSURE,       U16)     /* push a closure of constants[k] (a proto) */                  \

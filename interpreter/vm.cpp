@@ -388,12 +388,24 @@ static const Method* find_method(Value recv, ObjString* name) {
     }
   }
   if (!table) return nullptr;
-  if (name->mcache_table == table) return static_cast<const Method*>(name->mcache_method);
+  // A direct-mapped cache of (method name, type) -> method: method names are
+  // interned constants, so the pair of pointers identifies the lookup. It is
+  // only used under the GIL, so one shared cache is enough.
+  // The name's bytes are compared too, because a collected name's address
+  // can be reused by a different string.
+  struct Entry {
+    const ObjString* name;
+    const MethodTable* table;
+    const Method* method;
+    std::string_view key;
+  };
+  static Entry cache[512];
+  Entry& e = cache[(reinterpret_cast<std::uintptr_t>(name) >> 4) & 511];
+  if (e.name == name && e.table == table && e.key == name->view()) return e.method;
   auto it = table->find(name->view());
-  const Method* m = it == table->end() ? nullptr : &it->second;
-  name->mcache_table = table;
-  name->mcache_method = m;
-  return m;
+  if (it == table->end()) return nullptr;
+  e = Entry{name, table, &it->second, it->first};
+  return &it->second;
 }
 
 [[noreturn]] static void arity_error(const char* name, int min, int max, int got) {
@@ -477,11 +489,11 @@ static Value execute(Thread& t) {
     frame = &t.frames.back();                                     \
     ip = frame->ip;                                               \
     base = frame->base;                                           \
-    consts = frame->closure->proto->constants.data();             \
-    globals = frame->closure->proto->module->values.data();       \
+    consts = frame->closure->proto->kptr;                         \
+    globals = frame->closure->proto->gptr;                        \
   } while (0)
 #define SAVE() (frame->ip = ip, t.sp = sp)
-#define RELOAD_GLOBALS() (globals = frame->closure->proto->module->values.data())
+#define RELOAD_GLOBALS() ((void)0)
 #define READ_U8() (*ip++)
 #define READ_U16() (ip += 2, static_cast<std::uint16_t>(ip[-2] | (ip[-1] << 8)))
 #define PUSH(v) (*sp++ = (v))
@@ -497,6 +509,8 @@ static Value execute(Thread& t) {
   } while (0)
 
   LOAD_FRAME();
+  // Read once: testing a local costs nothing per instruction.
+  const bool tracing = t.interp.debug.trace_execution;
 
 #if defined(__GNUC__) && !defined(WEFT_NO_COMPUTED_GOTO)
   static void* dispatch_table[] = {
@@ -505,7 +519,7 @@ static Value execute(Thread& t) {
 #undef WEFT_OP_LABEL
   };
 #define TRACE_EXEC()                                                           \
-  if (WEFT_UNLIKELY(t.interp.debug.trace_execution)) {                         \
+  if (WEFT_UNLIKELY(tracing)) {                                                \
     std::fprintf(stderr, "[%d] %04d %s\n", t.id(),                             \
                  static_cast<int>(ip - frame->closure->proto->code.data()),    \
                  kOpNames[*ip]);                                               \
@@ -521,7 +535,7 @@ static Value execute(Thread& t) {
 #define DISPATCH() goto dispatch
 #define CASE(name) case Op::name:
 dispatch:
-  if (WEFT_UNLIKELY(t.interp.debug.trace_execution))
+  if (WEFT_UNLIKELY(tracing))
     std::fprintf(stderr, "[%d] %04d %s\n", t.id(), static_cast<int>(ip - frame->closure->proto->code.data()),
                  kOpNames[*ip]);
   switch (static_cast<Op>(*ip++)) {
@@ -829,6 +843,45 @@ dispatch:
     if (!r) ip += off;
     DISPATCH();
   }
+#define CMP_JUMP(OPNAME, SYM, TEST)                           \
+  CASE(OPNAME) {                                              \
+    std::uint16_t off = READ_U16();                           \
+    Value b = sp[-1], a = sp[-2];                             \
+    sp -= 2;                                                  \
+    bool r;                                                   \
+    if (WEFT_LIKELY(a.is_int() && b.is_int())) {              \
+      r = a.as.i SYM b.as.i;                                  \
+    } else {                                                  \
+      sp += 2;                                                \
+      SAVE();                                                 \
+      int c = compare_values(a, b, #SYM);                     \
+      sp -= 2;                                                \
+      r = c != 2 && (TEST);                                   \
+    }                                                         \
+    if (!r) ip += off;                                        \
+    DISPATCH();                                               \
+  }
+  CMP_JUMP(JUMP_IF_NOT_LT, <, c < 0)
+  CMP_JUMP(JUMP_IF_NOT_LE, <=, c <= 0)
+  CMP_JUMP(JUMP_IF_NOT_GT, >, c > 0)
+  CMP_JUMP(JUMP_IF_NOT_GE, >=, c >= 0)
+#undef CMP_JUMP
+  CASE(JUMP_IF_NOT_EQ) {
+    std::uint16_t off = READ_U16();
+    Value b = sp[-1], a = sp[-2];
+    sp -= 2;
+    bool r = (a.tag == Tag::Int && b.tag == Tag::Int) ? a.as.i == b.as.i : values_equal(a, b);
+    if (!r) ip += off;
+    DISPATCH();
+  }
+  CASE(JUMP_IF_NOT_NE) {
+    std::uint16_t off = READ_U16();
+    Value b = sp[-1], a = sp[-2];
+    sp -= 2;
+    bool r = (a.tag == Tag::Int && b.tag == Tag::Int) ? a.as.i != b.as.i : !values_equal(a, b);
+    if (!r) ip += off;
+    DISPATCH();
+  }
   CASE(CALL) {
     argc = READ_U8();
     goto do_call;
@@ -876,12 +929,12 @@ do_call : {
       raisef("RecursionError", "maximum recursion depth exceeded ({} frames)", kMaxFrames);
     }
     frame->ip = ip;
-    t.frames.push_back(Frame{cl, p->code.data(), sp - argc - 1, nullptr, false});
+    t.frames.push_back(Frame{cl, p->code.data(), sp - argc - 1, false});
     frame = &t.frames.back();
     ip = frame->ip;
     base = frame->base;
-    consts = p->constants.data();
-    globals = p->module->values.data();
+    consts = p->kptr;
+    globals = p->gptr;
     CHECK_BREAKER();
     DISPATCH();
   }
@@ -1093,7 +1146,7 @@ Value call_value(Thread& t, Value callee, const Value* args, int argc) {
   *t.sp++ = callee;
   for (int i = 0; i < argc; ++i) *t.sp++ = args[i];
   std::size_t entry = t.frames.size();
-  t.frames.push_back(Frame{cl, cl->proto->code.data(), base, nullptr, true});
+  t.frames.push_back(Frame{cl, cl->proto->code.data(), base, true});
   ++t.native_depth;
   struct Depth {
     Thread& t;

@@ -87,7 +87,13 @@ class Heap {
   Obj* objects_ = nullptr;
   std::vector<Obj*> gray_;
   std::size_t bytes_ = 0;
-  std::size_t next_gc_ = 8u << 20;
+  // The first collection happens after kMinThreshold bytes; after each
+  // collection the threshold is the live size times kGrowth. Marking and
+  // sweeping touch every object, so collecting rarely is what keeps
+  // allocation-heavy programs (many strings, big maps) fast.
+  static constexpr std::size_t kMinThreshold = 16u << 20;
+  static constexpr double kGrowth = 2.5;
+  std::size_t next_gc_ = kMinThreshold;
   std::size_t limit_ = 0;
   std::size_t collections_ = 0;
   bool stress_ = false;

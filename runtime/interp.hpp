@@ -37,7 +37,6 @@ struct Frame {
   ObjClosure* closure;
   const std::uint8_t* ip;  // saved instruction pointer (next instruction)
   Value* base;             // slot 0 = the callee, 1.. = arguments, then locals
-  Value* globals;          // closure->proto->module->values.data()
   bool reentry;            // a native called into the VM here: return to it
 };
 

@@ -184,6 +184,7 @@ LineInfo ObjProto::position(std::uint32_t offset) const {
 int ObjModule::slot_for(Heap& heap, std::string_view name) {
   auto it = slots.find(std::string(name));
   if (it != slots.end()) return it->second;
+  if (values.size() >= kMaxGlobals) return -1;
   int idx = static_cast<int>(values.size());
   slots.emplace(std::string(name), idx);
   names.push_back(heap.intern(name));

@@ -56,11 +56,6 @@ struct ObjString : Obj {
   std::uint32_t length;  // bytes
   std::uint32_t cp_count;  // code points (invalid bytes count as one each)
   bool ascii;
-  // One-entry method cache for INVOKE: method names are interned, and a
-  // given name is almost always called on one type, so remembering the last
-  // table and its answer skips the hash lookup.
-  const void* mcache_table = nullptr;
-  const void* mcache_method = nullptr;
   char chars[1];  // `length` bytes follow, plus a terminating NUL
 
   ObjString() : Obj(ObjType::String) {}
@@ -155,6 +150,11 @@ struct ObjProto : Obj {
   int max_slots = 0;           // locals + temporaries
   ObjModule* module = nullptr;
   int line = 0;                // where the function was defined
+  // Set when compilation of this function ends, so a call loads them from
+  // the proto's own cache line: the constant pool, and the module's global
+  // array (which never moves, see ObjModule).
+  const Value* kptr = nullptr;
+  Value* gptr = nullptr;
 
   ObjProto() : Obj(ObjType::Proto) {}
   // The line/column of the instruction at `offset`.
@@ -228,7 +228,10 @@ struct ObjError : Obj {
 // ----------------------------------------------------------------- modules
 
 // The globals of one source file. Globals are compiled to slot indices, so a
-// global access is an array load; `names` maps slots back to names for
+// global access is an array load; the array is reserved at its maximum size
+// (65,536 slots, the u16 operand range) when the module is created, so it
+// never moves and functions can keep a pointer to it even while the REPL or
+// another thread compiles more code into the module; `names` maps slots back to names for
 // NameError messages and import(). The source is kept for error reports.
 struct ObjModule : Obj {
   std::string path;     // as given on the command line / import path
@@ -240,7 +243,8 @@ struct ObjModule : Obj {
   // Names assigned at the top level (let, fn, or plain assignment): the
   // globals a function may assign to.
   std::unordered_set<std::string> declared;
-  ObjModule() : Obj(ObjType::Module) {}
+  static constexpr std::size_t kMaxGlobals = 65535;
+  ObjModule() : Obj(ObjType::Module) { values.reserve(kMaxGlobals + 1); }
   int slot_for(Heap& heap, std::string_view name);  // adds a slot if new
 };
 
