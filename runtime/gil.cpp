@@ -108,7 +108,9 @@ struct Gil::Impl {
 
   // Events.
   std::uint64_t start_ns = now_ns();
-  std::vector<GilEvent> events;
+  // A deque grows in fixed chunks and never copies what it holds, so
+  // recording stays cheap however long the program runs.
+  std::deque<GilEvent> events;
   std::vector<std::string> labels;
   std::unordered_map<std::string, std::uint32_t> label_index;
   std::size_t event_limit = kDefaultEventLimit;
@@ -470,7 +472,7 @@ GilRecording Gil::recording() const {
   r.start_ns = m.start_ns;
   r.end_ns = now_ns();
   r.threads = m.total;
-  r.events = m.events;
+  r.events.assign(m.events.begin(), m.events.end());
   r.labels = m.labels;
   r.truncated = m.truncated;
   r.totals = m.snapshot(true);

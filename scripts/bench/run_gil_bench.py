@@ -5,7 +5,7 @@ Usage (from the repository root):
 
     /usr/bin/python3 scripts/bench/run_gil_bench.py [--weft PATH] [--python PATH]
         [--gil-bench PATH] [--repeats N] [--quick] [--markdown]
-        [--weft-baseline PATH | --build-baseline]
+        [--weft-baseline PATH | --build-baseline | --build-baseline-only]
 
 Runs every scenario of gil_scenarios.weft / gil_scenarios.py (same scenarios,
 same parameters, switch interval 5 ms on both sides), interleaving the
@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -64,12 +65,20 @@ def find_weft(arg):
 
 
 def run_json(cmd):
+    """Runs one scenario; its JSON, plus the child's CPU time (`_cpu`, s) and
+    involuntary context switches (`_nivcsw`: the OS took a CPU away from one
+    of its threads) from getrusage(RUSAGE_CHILDREN) deltas."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT_S,
                        cwd=HERE)
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr.decode()}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     lines = [ln for ln in p.stdout.decode().splitlines() if ln.startswith("{")]
-    return json.loads(lines[-1])
+    out = json.loads(lines[-1])
+    out["_cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    out["_nivcsw"] = after.ru_nivcsw - before.ru_nivcsw
+    return out
 
 
 def pct(xs, p):
@@ -132,13 +141,17 @@ def version_of(cmd):
 def bench_throughput(weft, py, total, repeats, log):
     """{lang: {n: median wall}}, relative throughput = wall(1) / wall(n)."""
     walls = {i.label: {n: [] for n in (1, 2, 4)} for i in (weft, py)}
+    cpus = {i.label: {n: [] for n in (1, 2, 4)} for i in (weft, py)}
     for r in range(repeats):
         for n in (1, 2, 4):
             for it in (weft, py):
-                w = it.scen("throughput", n, total)["wall"]
-                walls[it.label][n].append(w)
-                log(f"  throughput {it.label:<8} {n} thread(s) run {r + 1}: {w:.3f} s")
-    return {lab: {n: med(v) for n, v in d.items()} for lab, d in walls.items()}
+                o = it.scen("throughput", n, total)
+                walls[it.label][n].append(o["wall"])
+                cpus[it.label][n].append(o["_cpu"])
+                log(f"  throughput {it.label:<8} {n} thread(s) run {r + 1}: {o['wall']:.3f} s"
+                    f" (process CPU {o['_cpu']:.3f} s, {o['_nivcsw']} preemptions)")
+    return ({lab: {n: med(v) for n, v in d.items()} for lab, d in walls.items()},
+            {lab: {n: med(v) for n, v in d.items()} for lab, d in cpus.items()})
 
 
 def bench_latency(interps, rounds, repeats, log):
@@ -149,10 +162,11 @@ def bench_latency(interps, rounds, repeats, log):
             for it in interps:
                 o = it.scen("latency", "-", n, rounds)
                 x = o["extra"]
-                res[it.label][n].append((pct(x, 50), pct(x, 99), o["cpu_loops_per_s"]))
+                res[it.label][n].append((pct(x, 50), pct(x, 99), o["cpu_loops_per_s"],
+                                         o["_nivcsw"] / o["wall"]))
                 log(f"  latency {it.label:<18} {n} CPU: p50 {pct(x, 50) * 1e3:.3f} ms"
                     f"  p99 {pct(x, 99) * 1e3:.3f} ms")
-    return {lab: {n: tuple(med([v[k] for v in vs]) for k in range(3)) for n, vs in d.items()}
+    return {lab: {n: tuple(med([v[k] for v in vs]) for k in range(4)) for n, vs in d.items()}
             for lab, d in res.items()}
 
 
@@ -194,7 +208,10 @@ def bench_holds(weft, py, seconds, repeats, log):
 
 
 def bench_single(a, b, kinds, repeats, log, idle_ab=False):
-    """Alternate two configurations; {kind: (median a, median b)} of in-script wall.
+    """Alternate two configurations; {kind: (median a, median b)} of the process
+    CPU time (user + sys: unlike wall time it does not count the time the
+    machine's other load kept the thread off a CPU; startup, a few ms, is in
+    both sides alike).
 
     With idle_ab, `a` and `b` are the same interpreter with 0 and 1 idle
     threads; otherwise two interpreters (e.g. weft and weft-baseline), 0 idle.
@@ -204,11 +221,11 @@ def bench_single(a, b, kinds, repeats, log, idle_ab=False):
         wa, wb = [], []
         for r in range(repeats):
             if idle_ab:
-                wa.append(a.scen("single", kind, n, 0)["wall"])
-                wb.append(a.scen("single", kind, n, 1)["wall"])
+                wa.append(a.scen("single", kind, n, 0)["_cpu"])
+                wb.append(a.scen("single", kind, n, 1)["_cpu"])
             else:
-                wa.append(a.scen("single", kind, n, 0)["wall"])
-                wb.append(b.scen("single", kind, n, 0)["wall"])
+                wa.append(a.scen("single", kind, n, 0)["_cpu"])
+                wb.append(b.scen("single", kind, n, 0)["_cpu"])
             log(f"  single {kind:<8} {a.label} run {r + 1}: {wa[-1]:.4f} s vs {wb[-1]:.4f} s")
         out[kind] = (med(wa), med(wb))
     return out
@@ -313,10 +330,17 @@ def main():
     ap.add_argument("--weft-baseline", help="weft built without breaker checks / instrumentation")
     ap.add_argument("--build-baseline", action="store_true",
                     help="build that baseline into /tmp/weft-gil-baseline (see the docstring)")
+    ap.add_argument("--build-baseline-only", action="store_true",
+                    help="only build that baseline and print its path (it also serves "
+                         "scripts/bench/run_bench.py --weft-baseline)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every run")
     args = ap.parse_args()
 
     weft_path = find_weft(args.weft)
+    if args.build_baseline_only:
+        print(build_baseline(weft_path, os.path.join(tempfile.gettempdir(), "weft-gil-baseline"),
+                             lambda m: print(m, file=sys.stderr)))
+        return
     reps = args.repeats
     total = 5_000_000 if args.quick else 20_000_000
     rounds = 60 if args.quick else 200
@@ -342,7 +366,7 @@ def main():
     load_start = loadavg()
     t_start = time.time()
     step("1. throughput")
-    thr = bench_throughput(weft, py, total, reps, log)
+    thr, thr_cpu = bench_throughput(weft, py, total, reps, log)
     step("2. I/O latency")
     lat = bench_latency([classic, responsive, cpy], rounds, reps, log)
     step("3. hold times")
@@ -398,9 +422,12 @@ def main():
     for n in (1, 2, 4):
         rw = thr["weft"][1] / thr["weft"][n]
         rp = thr["cpython"][1] / thr["cpython"][n]
-        rows.append([n, f"{thr['weft'][n]:.3f}", f"{rw:.2f}", f"{thr['cpython'][n]:.3f}", f"{rp:.2f}",
-                     "-" if n == 1 else ok(rw >= 0.95)])
-    table(["threads", "weft wall s", "weft rel.", "cpython wall s", "cpython rel.", "weft target"], rows)
+        cw = thr_cpu["weft"][1] / thr_cpu["weft"][n]
+        cp = thr_cpu["cpython"][1] / thr_cpu["cpython"][n]
+        rows.append([n, f"{thr['weft'][n]:.3f}", f"{rw:.2f}", f"{cw:.2f}", f"{thr['cpython'][n]:.3f}",
+                     f"{rp:.2f}", f"{cp:.2f}", "-" if n == 1 else ok(rw >= 0.95)])
+    table(["threads", "weft wall s", "weft rel.", "weft rel. per CPU-s", "cpython wall s", "cpython rel.",
+           "cpython rel. per CPU-s", "weft target"], rows)
 
     title(f"2. I/O latency: time.sleep(0.001) overshoot, ms, {rounds} rounds "
           "(classic ~ one interval like CPython; responsive p99 <= 1 ms)")
@@ -416,9 +443,10 @@ def main():
             verdict = ok(r[1] <= 0.001) + " / " + ok(0.5 <= c[0] / p[0] <= 1.5)
         rows.append([n, f"{ms(c[0])} ({c[0] / INTERVAL:.1f} iv)", ms(c[1]), ms(r[0]), ms(r[1]),
                      f"{ms(p[0])} ({p[0] / INTERVAL:.1f} iv)", ms(p[1]),
-                     "-" if n == 0 else f"{cpu_ratio:.2f}", verdict])
+                     "-" if n == 0 else f"{cpu_ratio:.2f}",
+                     f"{c[3]:.0f} / {r[3]:.0f} / {p[3]:.0f}", verdict])
     table(["CPU threads", "classic p50", "classic p99", "responsive p50", "responsive p99",
-           "cpython p50", "cpython p99", "CPU progress resp./classic",
+           "cpython p50", "cpython p99", "CPU progress resp./classic", "OS preemptions/s c/r/py",
            "resp. p99 <= 1 ms / classic ~ cpython"], rows)
 
     title(f"3. Run (hold) slices with 4 CPU-bound threads, ms, {hold_s:.1f} s per run "
@@ -448,9 +476,9 @@ def main():
             cost = bw / bb - 1
             row += [f"{bb:.4f}", f"{bw:.4f}", f"{cost * 100:+.1f} %", ok(cost <= 0.02)]
         rows.append(row)
-    hdr = ["benchmark", "weft s", "weft +1 idle thread", "cpython s", "cpython +1 idle thread"]
+    hdr = ["benchmark (process CPU s)", "weft", "weft +1 idle thread", "cpython", "cpython +1 idle thread"]
     if base:
-        hdr += ["weft baseline s", "weft s (same run)", "cost of checks+instr.", "target"]
+        hdr += ["weft baseline", "weft (same run)", "cost of checks+instr.", "target"]
     table(hdr, rows)
     if base:
         out.append(f"Per blocking call: {(base['blocking'][0] - base['blocking'][1]) / single_kinds[1][1] * 1e9:+.0f} ns "
