@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake libboost-dev libfmt-dev catch2 libcurl4-openssl-dev
-          nlohmann-json3-dev libedit-dev libcpp-httplib-dev python3 lua5.4)
+          nlohmann-json3-dev libedit-dev libcpp-httplib-dev libsqlite3-dev python3 lua5.4)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 install_deps() {
@@ -50,6 +50,27 @@ suite() {
   rm -f "$log"
 }
 
+# counted NAME CMD...: runs a script that ends with "N passed, N failed"
+# (the fuzzers, tests/fuzz/run_fuzz.sh) and adds its counts to the totals;
+# no such line counts as one failure.
+counted() {
+  local name=$1; shift
+  echo "==> $name"
+  local log; log=$(mktemp)
+  "$@" 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]}
+  local line; line=$(grep -E "^[0-9]+ passed, [0-9]+ failed$" "$log" | tail -n 1)
+  local p=0 f=1
+  if [ -n "$line" ]; then
+    p=$(sed -E 's/^([0-9]+) passed.*/\1/' <<<"$line")
+    f=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$line")
+    [ "$status" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+  fi
+  TOTAL_PASS=$((TOTAL_PASS + p))
+  TOTAL_FAIL=$((TOTAL_FAIL + f))
+  rm -f "$log"
+}
+
 case "${1:-}" in
   demo)
     install_deps
@@ -63,12 +84,13 @@ case "${1:-}" in
     suite "tests (release build)" build
     build build-asan -DWEFT_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=RelWithDebInfo
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-      suite "tests under AddressSanitizer + UndefinedBehaviorSanitizer" build-asan -E "bench"
+      suite "tests under AddressSanitizer + UndefinedBehaviorSanitizer" build-asan -E "bench|demos|repl_pty|hostile|stress_spawn"
     build build-tsan -DWEFT_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
-    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-      suite "thread, GIL and jobs tests under ThreadSanitizer" build-tsan -R "thread|sync|gil|jobs|contention|Gil|GIL|shared_examples"
+    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp" \
+      suite "thread, GIL and jobs tests under ThreadSanitizer" build-tsan -R "thread|sync|gil|jobs|contention|Gil|GIL|shared_examples|durable"
     build build-gcstress -DWEFT_GC_STRESS=ON
     suite "thread tests with GC stress (collect at every safe point)" build-gcstress -R "thread|sync|gil|language|builtins|methods|shared_examples|golden"
+    counted "libFuzzer: parser, programs, json.parse (60 s each, clang ASan+UBSan)" tests/fuzz/run_fuzz.sh 60
     echo
     echo "total: $TOTAL_PASS passed, $TOTAL_FAIL failed"
     [ "$TOTAL_FAIL" -eq 0 ]

@@ -229,6 +229,10 @@ Value b_repr(Thread& t, Args a) { return str_value(t, to_repr(a.v[0])); }
 
 Value b_str(Thread& t, Args a) {
   if (is_str(a.v[0])) return a.v[0];
+  if (a.v[0].is_int()) {
+    fmt::format_int f(a.v[0].as.i);
+    return str_value(t, std::string_view(f.data(), f.size()));
+  }
   return str_value(t, to_str(a.v[0]));
 }
 
@@ -743,7 +747,7 @@ Value b_format(Thread& t, Args a) {
 
 Value b_error(Thread& t, Args a) {
   std::string_view type = arg_str(a, 0, "error");
-  std::string_view msg;
+  std::string_view msg = "";
   if (a.n > 1) msg = arg_str(a, 1, "error");
   return obj(new_error(t, type, msg));
 }

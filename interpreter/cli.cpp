@@ -18,6 +18,7 @@
 #include "loader.hpp"
 #include "runtime/natives.hpp"
 #include "stdlib/modules.hpp"
+#include "stdlib/durable.hpp"
 #include "stdlib/sys_exit.hpp"
 #include "vm.hpp"
 
@@ -82,7 +83,15 @@ Session::Session(const RuntimeOptions& opts, std::vector<std::string> args)
 #endif
   if (const char* s = std::getenv("WEFT_GC_STRESS"); s && *s && *s != '0') in.debug.gc_stress = true;
   in.heap.set_stress(in.debug.gc_stress);
-  if (opts.heap_limit_mb) in.heap.set_limit(opts.heap_limit_mb << 20);
+  if (opts.heap_limit_mb) {
+    in.heap.set_limit(opts.heap_limit_mb << 20);
+  } else {
+    // By default a runaway program gets a MemoryError at a quarter of the
+    // machine's memory (the heap counts objects, not every byte malloc
+    // uses), instead of being killed by the kernel's OOM killer.
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page > 0) in.heap.set_limit(static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) / 4);
+  }
   in.argv = std::move(args);
   in.gil.set_interval_ns(static_cast<std::uint64_t>(opts.switch_interval_ms * 1e6));
   in.gil.set_policy(opts.policy);
@@ -207,6 +216,8 @@ static const char* kUsage =
     "       weft dis FILE.weft                   show the bytecode of a script\n"
     "       weft mock-api [--port P] [--latency MS] [--fail-rate F] [--seed S]\n"
     "                                            serve a fake external API on 127.0.0.1\n"
+    "       weft worker TASKS.weft --store URL [--queue NAME] [--concurrency N] [--processes P] [--lease S]\n"
+    "                                            run durable jobs (docs/jobs.md)\n"
     "       weft --version | --help\n";
 
 static const char* kHelp =
@@ -347,10 +358,7 @@ int weft_main(int argc, char** argv) {
     }
     if (cmd == "mock-api") return mock_api_main(argc - static_cast<int>(i) - 1, argv + i + 1);
     if (cmd == "dis") return dis_command({args.begin() + static_cast<long>(i) + 1, args.end()});
-    if (cmd == "worker") {
-      std::fputs("weft: 'weft worker' (durable queues, SPEC §7.10) is not available yet in this build\n", stderr);
-      return 2;
-    }
+    if (cmd == "worker") return worker_main(argc - static_cast<int>(i) - 1, argv + i + 1);
     if (cmd == "test") {
       std::vector<std::string> paths;
       std::string filter;

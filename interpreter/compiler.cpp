@@ -310,7 +310,7 @@ class Compiler {
 
   // Declares a local whose value is already on top of the stack.
   void declare_local(const std::string& name) {
-    if (fs_->locals.size() >= 65000) fail_here("too many local variables");
+    if (fs_->locals.size() >= 10000) fail_here("too many local variables in one function (limit 10000)");
     fs_->locals.push_back({name, fs_->scope_depth});
     adjust(-1);  // the value moved from "temporary" to "local"
   }
@@ -448,6 +448,16 @@ class Compiler {
       if (c.op == ast::CmpOp::Lt) {
         if (auto* n = boost::get<ast::Name>(&c.lhs)) {
           int l = resolve_local(fs_, n->name);
+          const ast::IntLit* lit = boost::get<ast::IntLit>(&c.rhs);
+          if (l >= 0 && lit && lit->value >= -32768 && lit->value <= 32767) {
+            // `n < 2`: the constant is an operand, no push.
+            at(c);
+            emit(Op::LT_LOCAL_INT_JUMP, 0);
+            emit_u16(static_cast<std::uint16_t>(l));
+            emit_u16(static_cast<std::uint16_t>(static_cast<std::int16_t>(lit->value)));
+            emit_u16(0xffff);
+            return code().size() - 2;
+          }
           if (l >= 0) {
             expr(c.rhs);
             at(c);

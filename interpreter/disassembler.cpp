@@ -62,6 +62,10 @@ static void disassemble_one(const ObjProto* p, std::string& out, std::vector<con
       case OperandKind::LOOP:
         operands = fmt::format("-> {}", i + 3 - u16_at(c, i + 1));
         break;
+      case OperandKind::LOCAL_INT_JUMP:
+        operands = fmt::format("slot {} < {} -> {}", u16_at(c, i + 1), static_cast<std::int16_t>(u16_at(c, i + 3)),
+                               i + 7 + u16_at(c, i + 5));
+        break;
       case OperandKind::FORITER:
         operands = fmt::format("slot {}, {} var{} -> {}", u16_at(c, i + 1), c[i + 3], c[i + 3] == 1 ? "" : "s",
                                i + 6 + u16_at(c, i + 4));

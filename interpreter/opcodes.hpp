@@ -4,7 +4,8 @@
 //
 // Operand kinds: NONE; U8; U16; U16_U8 (a u16 then a u8); U16_U16;
 // JUMP (u16 forward offset); LOOP (u16 backward offset);
-// FORITER (u16 slot, u8 vars, u16 forward offset).
+// FORITER (u16 slot, u8 vars, u16 forward offset);
+// LOCAL_INT_JUMP (u16 slot, u16 int16 constant, u16 forward offset).
 // Operands are little-endian.
 #pragma once
 
@@ -55,6 +56,7 @@ namespace weft {
   X(JUMP_IF_TRUE_KEEP,  JUMP) /* jump if top is truthy (keep it), else pop (or) */          \
   X(LOOP,          LOOP)    /* ip -= k; checks the eval breaker */                          \
   X(LT_LOCAL_JUMP, U16_U16) /* if not (base[a] < pop()) jump b forward (loop test) */       \
+  X(LT_LOCAL_INT_JUMP, LOCAL_INT_JUMP) /* if not (base[a] < (int16_t)k) jump b forward */    \
   X(JUMP_IF_NOT_LT, JUMP)   /* a b -> ; jump if not (a < b) (fused compare + branch) */     \
   X(JUMP_IF_NOT_LE, JUMP)   /* a b -> ; jump if not (a <= b) */                             \
   X(JUMP_IF_NOT_GT, JUMP)   /* a b -> ; jump if not (a > b) */                              \
@@ -83,7 +85,7 @@ enum class Op : std::uint8_t {
       COUNT_
 };
 
-enum class OperandKind : std::uint8_t { NONE, U8, U16, U16_U8, U16_U16, JUMP, LOOP, FORITER };
+enum class OperandKind : std::uint8_t { NONE, U8, U16, U16_U8, U16_U16, JUMP, LOOP, FORITER, LOCAL_INT_JUMP };
 
 // Size of an instruction with its operands, in bytes.
 inline int instruction_size(OperandKind k) {
@@ -96,6 +98,7 @@ inline int instruction_size(OperandKind k) {
     case OperandKind::U16_U8: return 4;
     case OperandKind::U16_U16: return 5;
     case OperandKind::FORITER: return 6;
+    case OperandKind::LOCAL_INT_JUMP: return 7;
   }
   return 1;
 }

@@ -76,8 +76,20 @@ void attach_trace(Thread& t, Value v) {
 }
 
 Value make_thrown_error(Thread& t, const std::string& type, const std::string& message) {
-  Value v = Value::object(new_error(t, type, message));
-  attach_trace(t, v);
+  // Making the error value allocates; at the heap limit (the usual cause of
+  // a MemoryError) that must still work, and if even malloc fails we fall
+  // back to the MemoryError value made when the interpreter started.
+  Heap& heap = t.interp.heap;
+  bool was = heap.limit_suspended_;
+  heap.limit_suspended_ = true;
+  Value v;
+  try {
+    v = Value::object(new_error(t, type, message));
+    attach_trace(t, v);
+  } catch (...) {
+    v = t.interp.oom_error;
+  }
+  heap.limit_suspended_ = was;
   t.pending = v;
   return v;
 }
@@ -210,13 +222,7 @@ static Value arith_slow(Thread& t, Op op, Value a, Value b) {
                   : op == Op::FLOORDIV ? "//" : "%";
   if (op == Op::ADD && a.is_obj() && b.is_obj() && a.as.o->type == b.as.o->type) {
     if (a.as.o->type == ObjType::String) {
-      auto* x = as<ObjString>(a);
-      auto* y = as<ObjString>(b);
-      std::string s;
-      s.reserve(x->length + y->length);
-      s.append(x->view());
-      s.append(y->view());
-      return str_value(t, s);
+      return Value::object(t.interp.heap.concat_strings(as<ObjString>(a), as<ObjString>(b)));
     }
     if (a.as.o->type == ObjType::List) {
       ObjList* out = new_list(t);
@@ -838,6 +844,22 @@ dispatch:
     } else {
       SAVE();
       int c = compare_values(a, b, "<");
+      r = c != 2 && c < 0;
+    }
+    if (!r) ip += off;
+    DISPATCH();
+  }
+  CASE(LT_LOCAL_INT_JUMP) {
+    std::uint16_t slot = READ_U16();
+    auto k = static_cast<std::int16_t>(READ_U16());
+    std::uint16_t off = READ_U16();
+    Value a = base[slot];
+    bool r;
+    if (WEFT_LIKELY(a.is_int())) {
+      r = a.as.i < k;
+    } else {
+      SAVE();
+      int c = compare_values(a, Value::integer(k), "<");
       r = c != 2 && c < 0;
     }
     if (!r) ip += off;

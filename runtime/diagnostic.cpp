@@ -21,7 +21,8 @@ std::string_view source_line(std::string_view source, int line) {
 
 std::string format_diagnostic(std::string_view file, std::string_view source, int line,
                               int col, std::string_view type, std::string_view message) {
-  std::string out = fmt::format("{}:{}:{}: {}: {}\n", file, line, col, type, message);
+  std::string out = message.empty() ? fmt::format("{}:{}:{}: {}\n", file, line, col, type)
+                                    : fmt::format("{}:{}:{}: {}: {}\n", file, line, col, type, message);
   std::string_view text = source_line(source, line);
   if (text.empty() || col <= 0) return out;
   // Very long lines (minified or generated input) are shown as a window

@@ -17,6 +17,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <type_traits>
 #include <functional>
 #include <string_view>
 #include <vector>
@@ -36,10 +39,48 @@ class Heap {
   template <class T, class... A>
   T* make(A&&... args) {
     account(sizeof(T));
-    T* o = new T(static_cast<A&&>(args)...);
+    T* o;
+    if constexpr (std::is_base_of_v<ObjHandle, T>) {
+      o = new T(static_cast<A&&>(args)...);
+    } else {
+      void* mem = alloc_bytes(sizeof(T));
+      try {
+        o = new (mem) T(static_cast<A&&>(args)...);
+      } catch (...) {
+        free_bytes(mem, sizeof(T));
+        throw;
+      }
+    }
     o->next = objects_;
     objects_ = o;
     return o;
+  }
+
+  // Object memory. Blocks of at most kSmallMax bytes come from per-size-class
+  // free lists carved out of big chunks (never returned to the system), so
+  // the many small strings, lists and closures a program makes and drops
+  // cost a pointer pop to allocate and a pointer push to free, and reuse
+  // warm memory instead of touching fresh pages. Bigger blocks use malloc.
+  // The size passed to free_bytes must be the size passed to alloc_bytes.
+  static constexpr std::size_t kSmallMax = 256;
+  void* alloc_bytes(std::size_t n) {
+    if (n > kSmallMax) return malloc_or_throw(n);
+    std::size_t c = (n + 15) >> 4;
+    if (FreeBlock* b = free_[c]) {
+      free_[c] = b->next;
+      return b;
+    }
+    return carve(c);
+  }
+  void free_bytes(void* p, std::size_t n) {
+    if (n > kSmallMax) {
+      std::free(p);
+      return;
+    }
+    std::size_t c = (n + 15) >> 4;
+    auto* b = static_cast<FreeBlock*>(p);
+    b->next = free_[c];
+    free_[c] = b;
   }
 
   // Returns the interned string with these bytes (creating it if new).
@@ -50,6 +91,9 @@ class Heap {
   // cheap to make and the table small. Strings of at most one byte are
   // interned anyway (characters are made all the time by iteration).
   ObjString* new_string(std::string_view s);
+  // The concatenation a + b as a new (not interned) string, built in place
+  // without a temporary buffer.
+  ObjString* concat_strings(const ObjString* a, const ObjString* b);
 
   // Collects now. Must be called at a safe point by the GIL holder.
   void collect();
@@ -70,6 +114,10 @@ class Heap {
   void set_stress(bool on) { stress_ = on; }
   // Limit on heap bytes; past it allocation raises MemoryError.
   void set_limit(std::size_t bytes) { limit_ = bytes; }
+  std::size_t limit() const { return limit_; }
+  // While set, the limit is not enforced: building the MemoryError value
+  // itself (and its traceback) must not raise another MemoryError.
+  bool limit_suspended_ = false;
 
   std::size_t bytes_allocated() const { return bytes_; }
   std::size_t collections() const { return collections_; }
@@ -82,11 +130,26 @@ class Heap {
   void trace_references(Obj* o);
   void sweep();
   void free_object(Obj* o);
+  template <class T>
+  void destroy(T* o);
+
+  struct FreeBlock {
+    FreeBlock* next;
+  };
+  FreeBlock* free_[kSmallMax / 16 + 1] = {};
+  char* bump_ = nullptr;
+  char* bump_end_ = nullptr;
+  std::vector<void*> chunks_;
+  static void* malloc_or_throw(std::size_t n);
+  void* carve(std::size_t size_class);
 
   Interp& interp_;
   Obj* objects_ = nullptr;
   std::vector<Obj*> gray_;
   std::size_t bytes_ = 0;
+  // The accounting is an estimate (containers grow without telling us), so
+  // subtracting clamps at zero instead of wrapping around.
+  void release_bytes(std::size_t n) { bytes_ -= n < bytes_ ? n : bytes_; }
   // The first collection happens after kMinThreshold bytes; after each
   // collection the threshold is the live size times kGrowth. Marking and
   // sweeping touch every object, so collecting rarely is what keeps

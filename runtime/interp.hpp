@@ -127,6 +127,9 @@ struct Interp {
   std::atomic<int> next_thread_id{1};
 
   std::vector<std::string> argv;  // sys.args
+  // A MemoryError made at start-up, thrown when even making an error value
+  // fails (a root of the collector).
+  Value oom_error;
   // Set by sys.exit in the main thread.
   int exit_code = 0;
 

@@ -166,8 +166,11 @@ static void write_obj(std::string& out, Obj* o, bool repr, int depth) {
     case ObjType::Error: {
       auto* e = static_cast<ObjError*>(o);
       out.append(e->type_name->view());
-      out += ": ";
-      out.append(e->message->view());
+      // An error with no message prints as its type alone (KeyboardInterrupt).
+      if (e->message->length) {
+        out += ": ";
+        out.append(e->message->view());
+      }
       return;
     }
     case ObjType::Module:
@@ -192,7 +195,7 @@ static void write_value(std::string& out, Value v, bool repr, int depth) {
       out += v.as.b ? "true" : "false";
       return;
     case Tag::Int:
-      out += fmt::format("{}", v.as.i);
+      out += fmt::format_int(v.as.i).str();
       return;
     case Tag::Float:
       out += float_repr(v.as.d);

@@ -13,6 +13,7 @@ void register_all_modules(Interp& in) {
   register_sync(in);
   register_gil(in);
   register_jobs(in);
+  register_durable(in);
 }
 
 }  // namespace weft

@@ -16,6 +16,7 @@ void register_thread(Interp& in);
 void register_sync(Interp& in);
 void register_gil(Interp& in);
 void register_jobs(Interp& in);
+void register_durable(Interp& in);  // jobs.open, jobs.spawn_worker (durable.hpp)
 
 // All of the above, in dependency order.
 void register_all_modules(Interp& in);

@@ -54,7 +54,7 @@ SANITIZED = _sanitized(WEFT)
 def _limits(as_mb=None):
     if not SANITIZED:
         import resource
-        cap = (as_mb or int(os.environ.get("WEFT_HOSTILE_AS_MB", "8192"))) << 20
+        cap = (as_mb or int(os.environ.get("WEFT_HOSTILE_AS_MB", "4096"))) << 20
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 SYNTAX_RE = re.compile(r"^.*:\d+:\d+: SyntaxError: .+", re.M)
@@ -138,11 +138,16 @@ def _run_case(name, data, expect_syntax=False, extra_opts=(), allowed=(0, 1), ti
 
 def sources():
     out = []
-    for d in ("tests/weft", "tests/golden", "scripts", "tests/hostile/cases"):
+    for d in ("tests/weft", "tests/golden", "scripts"):
         full = os.path.join(SRC, d)
         if not os.path.isdir(full):
             continue
         for n in sorted(os.listdir(full)):
+            # These wait on worker processes they start themselves; a flipped
+            # byte can make them wait for a job no worker will ever run, which
+            # is the script's own (valid) behaviour, not an interpreter hang.
+            if n in ("front_end_polling.weft", "processes_vs_threads.weft", "durable_test.weft"):
+                continue
             if n.endswith(".weft"):
                 out.append((f"{d}/{n}", open(os.path.join(full, n), "rb").read()))
     return out
@@ -281,7 +286,9 @@ t_start = time.monotonic()
 # 1. hand-written adversarial programs
 for name, data, syntax in adversarial():
     # runaway-memory programs get a 2 GiB address space (release builds)
-    run_case(f"adv/{name}", data, expect_syntax=syntax, as_mb=2048 if "memory" in name else None,
+    # (sanitizer builds can't cap their address space: give them a heap limit)
+    run_case(f"adv/{name}", data, expect_syntax=syntax, as_mb=1024 if "memory" in name else None,
+             extra_opts=("--heap-limit=256",) if SANITIZED and "memory" in name else (),
              allowed=(0, 1, 255) if name.startswith("sys_exit") else (0, 1))
     # the disassembler sees the same inputs (it never runs them)
     run_case(f"dis/{name}", data, expect_syntax=syntax, mode="dis")
@@ -304,7 +311,7 @@ if os.path.isdir(cases_dir):
             data = open(os.path.join(cases_dir, n), "rb").read()
             m = re.match(rb"# weft-options:(.*)\n", data)
             opts = tuple(m.group(1).decode().split()) if m else ()
-            run_case(f"case/{n}", data, extra_opts=opts, as_mb=2048)
+            run_case(f"case/{n}", data, extra_opts=opts, as_mb=1024)
 
 # 2. random bytes, printable junk and token soup
 TOKENS = [b"let", b"fn", b"return", b"if", b"else", b"while", b"for", b"in", b"break", b"continue",
