@@ -397,20 +397,21 @@ static const Method* find_method(Value recv, ObjString* name) {
   // A direct-mapped cache of (method name, type) -> method: method names are
   // interned constants, so the pair of pointers identifies the lookup. It is
   // only used under the GIL, so one shared cache is enough.
-  // The name's bytes are compared too, because a collected name's address
-  // can be reused by a different string.
+  // The name's length and hash are compared too, because a collected
+  // name's address can be reused by a different string.
   struct Entry {
     const ObjString* name;
     const MethodTable* table;
     const Method* method;
     std::string_view key;
+    std::uint32_t hash;
   };
   static Entry cache[512];
   Entry& e = cache[(reinterpret_cast<std::uintptr_t>(name) >> 4) & 511];
-  if (e.name == name && e.table == table && e.key == name->view()) return e.method;
+  if (e.name == name && e.table == table && e.key.size() == name->length && e.hash == name->hash) return e.method;
   auto it = table->find(name->view());
   if (it == table->end()) return nullptr;
-  e = Entry{name, table, &it->second, it->first};
+  e = Entry{name, table, &it->second, it->first, name->hash};
   return &it->second;
 }
 
