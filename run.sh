@@ -90,7 +90,7 @@ case "${1:-}" in
       suite "thread, GIL and jobs tests under ThreadSanitizer" build-tsan -R "thread|sync|gil|jobs|contention|Gil|GIL|shared_examples|durable"
     build build-gcstress -DWEFT_GC_STRESS=ON
     suite "thread tests with GC stress (collect at every safe point)" build-gcstress -R "thread|sync|gil|language|builtins|methods|shared_examples|golden"
-    counted "libFuzzer: parser, programs, json.parse (60 s each, clang ASan+UBSan)" tests/fuzz/run_fuzz.sh 60
+    counted "libFuzzer: parser, programs, json.parse (45 s each, clang ASan+UBSan)" tests/fuzz/run_fuzz.sh 45
     echo
     echo "total: $TOTAL_PASS passed, $TOTAL_FAIL failed"
     [ "$TOTAL_FAIL" -eq 0 ]
