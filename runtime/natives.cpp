@@ -1,5 +1,6 @@
 #include "natives.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -343,6 +344,28 @@ std::string opt_field_str(Thread& t, ObjMap* m, std::string_view key, std::strin
   if (!is_obj_type(*v, ObjType::String))
     raisef("TypeError", "option '{}' must be a str, not {}", key, type_name(*v));
   return std::string(as<ObjString>(*v)->view());
+}
+
+double opt_field_nonneg(Thread& t, ObjMap* m, std::string_view key, double dflt, const char* what) {
+  double v = opt_field_number(t, m, key, dflt);
+  if (!(v >= 0) || std::isinf(v))
+    raisef("ValueError", "{} option '{}' must be a finite number >= 0, got {}", what, key, float_repr(v));
+  return v;
+}
+
+void check_option_keys(ObjMap* m, std::initializer_list<std::string_view> known, const char* what) {
+  if (!m) return;
+  for (const MapEntry& e : m->entries) {
+    if (e.key.is_undef()) continue;
+    if (!is_obj_type(e.key, ObjType::String))
+      raisef("TypeError", "{} options must have string keys, not {}", what, type_name(e.key));
+    std::string_view k = as<ObjString>(e.key)->view();
+    if (std::find(known.begin(), known.end(), k) == known.end()) {
+      std::string list;
+      for (auto s : known) list += (list.empty() ? "" : ", ") + std::string(s);
+      raisef("ValueError", "unknown {} option '{}' (known: {})", what, k, list);
+    }
+  }
 }
 
 }  // namespace weft

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -77,5 +78,11 @@ std::optional<double> opt_number(Args a, int i, const char* fn);
 double opt_field_number(Thread& t, ObjMap* m, std::string_view key, double dflt);
 std::int64_t opt_field_int(Thread& t, ObjMap* m, std::string_view key, std::int64_t dflt);
 std::string opt_field_str(Thread& t, ObjMap* m, std::string_view key, std::string_view dflt);
+// A number option that must be finite and >= 0 (ValueError otherwise);
+// `what` names the options in the message ("submit_with").
+double opt_field_nonneg(Thread& t, ObjMap* m, std::string_view key, double dflt, const char* what);
+// Rejects option keys nobody reads, so a typo like `retires` does not pass
+// silently (ValueError listing the known keys).
+void check_option_keys(ObjMap* m, std::initializer_list<std::string_view> known, const char* what);
 
 }  // namespace weft

@@ -639,26 +639,7 @@ Value make_job(Thread& t, const std::shared_ptr<Store>& s, std::string id, std::
   return Value::object(j);
 }
 
-void check_keys(ObjMap* m, std::initializer_list<std::string_view> known, const char* what) {
-  if (!m) return;
-  for (const MapEntry& e : m->entries) {
-    if (e.key.is_undef()) continue;
-    if (!is_obj_type(e.key, ObjType::String))
-      raisef("TypeError", "{} options must have string keys, not {}", what, type_name(e.key));
-    std::string_view k = as<ObjString>(e.key)->view();
-    if (std::find(known.begin(), known.end(), k) == known.end()) {
-      std::string list;
-      for (auto s : known) list += (list.empty() ? "" : ", ") + std::string(s);
-      raisef("ValueError", "unknown {} option '{}' (known: {})", what, k, list);
-    }
-  }
-}
 
-double nonneg(Thread& t, ObjMap* m, std::string_view key, double dflt, const char* what) {
-  double v = opt_field_number(t, m, key, dflt);
-  if (!(v >= 0) || std::isinf(v)) raisef("ValueError", "{} option '{}' must be a finite number >= 0, got {}", what, key, float_repr(v));
-  return v;
-}
 
 durable::EnqueueOpts enqueue_opts(Thread& t, DurableQueue* q, Value opts, const char* what) {
   ObjMap* m = nullptr;
@@ -666,17 +647,17 @@ durable::EnqueueOpts enqueue_opts(Thread& t, DurableQueue* q, Value opts, const 
     if (!is_obj_type(opts, ObjType::Map)) raisef("TypeError", "{}() options must be a map, not {}", what, type_name(opts));
     m = as<ObjMap>(opts);
   }
-  check_keys(m, {"queue", "retries", "priority", "delay", "timeout", "backoff", "result_ttl"}, what);
+  check_option_keys(m, {"queue", "retries", "priority", "delay", "timeout", "backoff", "result_ttl"}, what);
   durable::EnqueueOpts o;
   o.queue = opt_field_str(t, m, "queue", q->queue);
   if (o.queue.empty()) raise("ValueError", "queue name must not be empty");
   o.retries = opt_field_int(t, m, "retries", 0);
   if (o.retries < 0 || o.retries > 1000) raisef("ValueError", "retries must be between 0 and 1000, got {}", o.retries);
   o.priority = opt_field_int(t, m, "priority", 0);
-  o.delay = nonneg(t, m, "delay", 0, what);
-  o.timeout = nonneg(t, m, "timeout", 0, what);
-  o.backoff = nonneg(t, m, "backoff", 1.0, what);
-  o.result_ttl = nonneg(t, m, "result_ttl", 0, what);
+  o.delay = opt_field_nonneg(t, m, "delay", 0, what);
+  o.timeout = opt_field_nonneg(t, m, "timeout", 0, what);
+  o.backoff = opt_field_nonneg(t, m, "backoff", 1.0, what);
+  o.result_ttl = opt_field_nonneg(t, m, "result_ttl", 0, what);
   return o;
 }
 
@@ -961,7 +942,7 @@ const MethodTable kDQMethods = {
 Value jobs_open(Thread& t, Args a) {
   std::string url(arg_str(a, 0, "open"));
   ObjMap* m = (a.n < 2 || a[1].is_nil()) ? nullptr : arg_map(a, 1, "open");
-  check_keys(m, {"queue"}, "jobs.open()");
+  check_option_keys(m, {"queue"}, "jobs.open()");
   std::string queue = opt_field_str(t, m, "queue", "default");
   if (queue.empty()) raise("ValueError", "queue name must not be empty");
   auto s = with_store(t, "jobs.open", [&] { return durable::open_store(url); });
@@ -1062,7 +1043,7 @@ Value jobs_spawn_worker(Thread& t, Args a) {
   std::string tasks(arg_str(a, 0, "spawn_worker"));
   std::string url(arg_str(a, 1, "spawn_worker"));
   ObjMap* m = (a.n < 3 || a[2].is_nil()) ? nullptr : arg_map(a, 2, "spawn_worker");
-  check_keys(m, {"queue", "concurrency", "processes", "lease", "grace", "log", "quiet"}, "jobs.spawn_worker()");
+  check_option_keys(m, {"queue", "concurrency", "processes", "lease", "grace", "log", "quiet"}, "jobs.spawn_worker()");
   std::vector<std::string> argv{"weft", "worker", tasks, "--store", url};
   if (m) {
     std::string queue = opt_field_str(t, m, "queue", "");

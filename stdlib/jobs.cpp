@@ -307,28 +307,7 @@ bool is_job(Value v) {
 }
 bool is_callable(Value v) { return is_obj_type(v, ObjType::Closure) || is_obj_type(v, ObjType::Native); }
 
-// Rejects option keys nobody reads (a typo like `retires` should not pass
-// silently).
-void check_option_keys(ObjMap* m, std::initializer_list<std::string_view> known, const char* what) {
-  if (!m) return;
-  for (const MapEntry& e : m->entries) {
-    if (e.key.is_undef()) continue;
-    if (!is_obj_type(e.key, ObjType::String))
-      raisef("TypeError", "{} options must have string keys, not {}", what, type_name(e.key));
-    std::string_view k = as<ObjString>(e.key)->view();
-    if (std::find(known.begin(), known.end(), k) == known.end()) {
-      std::string list;
-      for (auto s : known) list += (list.empty() ? "" : ", ") + std::string(s);
-      raisef("ValueError", "unknown {} option '{}' (known: {})", what, k, list);
-    }
-  }
-}
 
-double nonneg_option(Thread& t, ObjMap* m, std::string_view key, double dflt, const char* what) {
-  double v = opt_field_number(t, m, key, dflt);
-  if (!(v >= 0) || std::isinf(v)) raisef("ValueError", "{} option '{}' must be a finite number >= 0, got {}", what, key, float_repr(v));
-  return v;
-}
 
 // ---------------------------------------------------- timeouts on workers
 
@@ -751,9 +730,9 @@ Value Queue_submit_with(Thread& t, Args a) {
   o.retries = opt_field_int(t, m, "retries", o.retries);
   if (o.retries < 0 || o.retries > 1000) raisef("ValueError", "retries must be between 0 and 1000, got {}", o.retries);
   o.priority = opt_field_int(t, m, "priority", 0);
-  o.delay = nonneg_option(t, m, "delay", 0, "submit_with()");
-  o.timeout = nonneg_option(t, m, "timeout", o.timeout, "submit_with()");
-  o.backoff = nonneg_option(t, m, "backoff", o.backoff, "submit_with()");
+  o.delay = opt_field_nonneg(t, m, "delay", 0, "submit_with()");
+  o.timeout = opt_field_nonneg(t, m, "timeout", o.timeout, "submit_with()");
+  o.backoff = opt_field_nonneg(t, m, "backoff", o.backoff, "submit_with()");
   return Value::object(submit_job(t, q, o, a[1], a.v + 2, a.n - 2));
 }
 
@@ -900,9 +879,9 @@ Value jobs_queue(Thread& t, Args a) {
   if (workers < 1 || workers > 256) raisef("ValueError", "workers must be between 1 and 256, got {}", workers);
   std::int64_t retries = opt_field_int(t, m, "retries", 0);
   if (retries < 0 || retries > 1000) raisef("ValueError", "retries must be between 0 and 1000, got {}", retries);
-  double backoff = nonneg_option(t, m, "backoff", 0.1, "jobs.queue()");
-  double timeout = nonneg_option(t, m, "timeout", 0, "jobs.queue()");
-  double rate = nonneg_option(t, m, "rate", 0, "jobs.queue()");
+  double backoff = opt_field_nonneg(t, m, "backoff", 0.1, "jobs.queue()");
+  double timeout = opt_field_nonneg(t, m, "timeout", 0, "jobs.queue()");
+  double rate = opt_field_nonneg(t, m, "rate", 0, "jobs.queue()");
   std::string name = opt_field_str(t, m, "name", "");
   if (name.empty()) {
     int n = ++S.unnamed_queues;
