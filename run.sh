@@ -88,7 +88,7 @@ case "${1:-}" in
     build build-tsan -DWEFT_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
     TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp" \
       suite "thread, GIL and jobs tests under ThreadSanitizer" build-tsan -R "thread|sync|gil|jobs|contention|Gil|GIL|shared_examples"
-    build build-gcstress -DWEFT_GC_STRESS=ON
+    build build-gcstress -DWEFT_GC_STRESS=ON -DWEFT_UNIT_TESTS=OFF
     suite "thread tests with GC stress (collect at every safe point)" build-gcstress -R "thread|sync|gil|language|builtins|methods|shared_examples|golden"
     counted "libFuzzer: parser, programs, json.parse (45 s each, clang ASan+UBSan)" tests/fuzz/run_fuzz.sh 45
     echo
