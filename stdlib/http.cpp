@@ -34,6 +34,7 @@
 #include "runtime/interp.hpp"
 #include "runtime/natives.hpp"
 #include "runtime/object.hpp"
+#include "stdlib/curl_loader.hpp"
 #include "stdlib/http_client.hpp"
 #include "stdlib/json_convert.hpp"
 #include "stdlib/mock_server.hpp"
@@ -49,6 +50,10 @@ namespace {
 // cached before the fork belong to the parent and must not be reused.
 std::atomic<unsigned> g_fork_generation{0};
 
+// The loaded libcurl. Only valid once curl_api() has returned non-null,
+// which every path that reaches a transfer has checked.
+inline const CurlApi& cu() { return *curl_api(); }
+
 void after_fork_in_child();
 
 }  // namespace
@@ -56,8 +61,8 @@ void after_fork_in_child();
 void http_global_init() {
   static std::once_flag once;
   std::call_once(once, [] {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    pthread_atfork(nullptr, nullptr, after_fork_in_child);
+    // Loading libcurl also runs curl_global_init (see curl_loader.hpp).
+    if (curl_api()) pthread_atfork(nullptr, nullptr, after_fork_in_child);
   });
 }
 
@@ -72,8 +77,8 @@ struct CurlCache {
     if (generation == g_fork_generation.load()) reset();
   }
   void reset() {
-    if (easy) curl_easy_cleanup(easy);
-    if (multi) curl_multi_cleanup(multi);
+    if (easy) cu().easy_cleanup(easy);
+    if (multi) cu().multi_cleanup(multi);
     easy = nullptr;
     multi = nullptr;
   }
@@ -87,8 +92,8 @@ struct CurlCache {
       multi = nullptr;
       generation = gen;
     }
-    if (!multi) multi = curl_multi_init();
-    if (!easy) easy = curl_easy_init();
+    if (!multi) multi = cu().multi_init();
+    if (!easy) easy = cu().easy_init();
     return multi && easy;
   }
 };
@@ -159,22 +164,22 @@ int on_progress(void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 // "127.0.0.1:9" for error messages.
 std::string host_port(const std::string& url) {
   std::string out = url;
-  CURLU* u = curl_url();
+  CURLU* u = cu().url();
   if (!u) return out;
-  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK) {
+  if (cu().url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK) {
     char* host = nullptr;
     char* port = nullptr;
-    if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
+    if (cu().url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
       out = host;
-      if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK && port) {
+      if (cu().url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK && port) {
         out += ':';
         out += port;
       }
     }
-    curl_free(host);
-    curl_free(port);
+    cu().free(host);
+    cu().free(port);
   }
-  curl_url_cleanup(u);
+  cu().url_cleanup(u);
   return out;
 }
 
@@ -240,71 +245,72 @@ HttpResult http_perform(const HttpRequest& req, const HttpCancel& cancel) {
 
   http_global_init();
   CurlCache& cc = tl_curl;
+  if (!curl_api()) return fail(HttpFailure::Other, curl_load_error());
   if (!cc.ensure()) return fail(HttpFailure::Other, "cannot initialize libcurl");
   CURL* e = cc.easy;
   CURLM* m = cc.multi;
-  curl_easy_reset(e);
+  cu().easy_reset(e);
 
   Transfer x{&req, &cancel, &result.response};
   char errbuf[CURL_ERROR_SIZE];
   errbuf[0] = '\0';
   std::string no_proxy = no_proxy_list();
 
-  curl_easy_setopt(e, CURLOPT_URL, req.url.c_str());
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(e, CURLOPT_NOPROXY, no_proxy.c_str());
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &x);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, &x);
-  curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
-  curl_easy_setopt(e, CURLOPT_XFERINFODATA, &x);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "weft/0.1");
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  cu().easy_setopt(e, CURLOPT_URL, req.url.c_str());
+  cu().easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  cu().easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+  cu().easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+  cu().easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+  cu().easy_setopt(e, CURLOPT_NOPROXY, no_proxy.c_str());
+  cu().easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+  cu().easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+  cu().easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+  cu().easy_setopt(e, CURLOPT_WRITEDATA, &x);
+  cu().easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  cu().easy_setopt(e, CURLOPT_HEADERDATA, &x);
+  cu().easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+  cu().easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+  cu().easy_setopt(e, CURLOPT_XFERINFODATA, &x);
+  cu().easy_setopt(e, CURLOPT_USERAGENT, "weft/0.1");
+  cu().easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  cu().easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   if (req.max_bytes < (std::size_t{1} << 62))
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(req.max_bytes));
+    cu().easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(req.max_bytes));
 
   const std::string& method = req.method;
   if (method == "GET" && !req.has_body) {
-    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    cu().easy_setopt(e, CURLOPT_HTTPGET, 1L);
   } else if (method == "HEAD") {
-    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    cu().easy_setopt(e, CURLOPT_NOBODY, 1L);
   } else {
     if (method == "POST" || req.has_body) {
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
-      curl_easy_setopt(e, CURLOPT_POSTFIELDS, req.body.data());
+      cu().easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+      cu().easy_setopt(e, CURLOPT_POSTFIELDS, req.body.data());
     }
-    if (method != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
+    if (method != "POST") cu().easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
   }
 
   struct curl_slist* headers = nullptr;
-  for (const auto& [k, v] : req.headers) headers = curl_slist_append(headers, fmt::format("{}: {}", k, v).c_str());
-  headers = curl_slist_append(headers, "Expect:");
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-  std::unique_ptr<curl_slist, void (*)(curl_slist*)> headers_guard(headers, curl_slist_free_all);
+  for (const auto& [k, v] : req.headers) headers = cu().slist_append(headers, fmt::format("{}: {}", k, v).c_str());
+  headers = cu().slist_append(headers, "Expect:");
+  cu().easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+  std::unique_ptr<curl_slist, void (*)(curl_slist*)> headers_guard(headers, cu().slist_free_all);
 
   CURLcode code = CURLE_OK;
   bool finished = false;
-  if (curl_multi_add_handle(m, e) != CURLM_OK) return fail(HttpFailure::Other, "cannot start the transfer");
+  if (cu().multi_add_handle(m, e) != CURLM_OK) return fail(HttpFailure::Other, "cannot start the transfer");
   {
-    std::stop_callback wake(cancel.token, [m] { curl_multi_wakeup(m); });
+    std::stop_callback wake(cancel.token, [m] { cu().multi_wakeup(m); });
     for (;;) {
       int running = 0;
-      CURLMcode mc = curl_multi_perform(m, &running);
+      CURLMcode mc = cu().multi_perform(m, &running);
       if (mc != CURLM_OK) {
         code = CURLE_FAILED_INIT;
-        snprintf(errbuf, sizeof errbuf, "%s", curl_multi_strerror(mc));
+        snprintf(errbuf, sizeof errbuf, "%s", cu().multi_strerror(mc));
         break;
       }
       int queued = 0;
-      while (CURLMsg* msg = curl_multi_info_read(m, &queued)) {
+      while (CURLMsg* msg = cu().multi_info_read(m, &queued)) {
         if (msg->msg == CURLMSG_DONE && msg->easy_handle == e) {
           code = msg->data.result;
           finished = true;
@@ -317,10 +323,10 @@ HttpResult http_perform(const HttpRequest& req, const HttpCancel& cancel) {
       }
       // Sleeps until socket activity, curl's own timer, or curl_multi_wakeup
       // from the stop callback; the cap is only a safety net.
-      curl_multi_poll(m, nullptr, 0, 1000, nullptr);
+      cu().multi_poll(m, nullptr, 0, 1000, nullptr);
     }
   }
-  curl_multi_remove_handle(m, e);
+  cu().multi_remove_handle(m, e);
   result.response.elapsed_s = static_cast<double>(now_ns() - start) / 1e9;
 
   if (x.interrupted || code == CURLE_ABORTED_BY_CALLBACK) {
@@ -333,7 +339,7 @@ HttpResult http_perform(const HttpRequest& req, const HttpCancel& cancel) {
   switch (code) {
     case CURLE_OK: {
       long status = 0;
-      curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+      cu().easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
       result.response.status = status;
       return result;
     }
@@ -343,16 +349,16 @@ HttpResult http_perform(const HttpRequest& req, const HttpCancel& cancel) {
                     fmt::format("{} {}: job deadline reached after {} s", method, req.url, fmt_seconds(timeout_s)));
       return fail(HttpFailure::Timeout, fmt::format("{} {} timed out after {} s", method, req.url, fmt_seconds(timeout_s)));
     case CURLE_COULDNT_CONNECT:
-      return fail(HttpFailure::Connect, fmt::format("cannot connect to {}: {}", host_port(req.url), curl_easy_strerror(code)));
+      return fail(HttpFailure::Connect, fmt::format("cannot connect to {}: {}", host_port(req.url), cu().easy_strerror(code)));
     case CURLE_COULDNT_RESOLVE_HOST:
-      return fail(HttpFailure::Connect, fmt::format("cannot resolve host '{}': {}", host_only(req.url), curl_easy_strerror(code)));
+      return fail(HttpFailure::Connect, fmt::format("cannot resolve host '{}': {}", host_only(req.url), cu().easy_strerror(code)));
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
-      return fail(HttpFailure::BadUrl, fmt::format("invalid URL '{}': {}", req.url, errbuf[0] ? errbuf : curl_easy_strerror(code)));
+      return fail(HttpFailure::BadUrl, fmt::format("invalid URL '{}': {}", req.url, errbuf[0] ? errbuf : cu().easy_strerror(code)));
     default:
       break;
   }
-  std::string detail = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(code));
+  std::string detail = errbuf[0] ? std::string(errbuf) : std::string(cu().easy_strerror(code));
   return fail(HttpFailure::Other, fmt::format("{} {} failed: {}", method, req.url, detail));
 }
 
@@ -639,7 +645,7 @@ Value http_mock_server(Thread& t, Args a) {
 }  // namespace
 
 void register_http(Interp& in) {
-  http_global_init();
+  // libcurl is loaded on the first request, not here (see curl_loader.hpp).
   (void)mock_registry();  // see MockRegistry
   ObjMap* m = in.heap.make<ObjMap>();
   auto put = [&](const char* name, Value v) { m->set(Value::object(in.heap.intern(name)), v); };

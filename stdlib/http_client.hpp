@@ -61,13 +61,14 @@ struct HttpResult {
 };
 
 // Performs the request. Never throws for network problems (see `failure`);
-// needs no GIL. curl_global_init must have been called (http_global_init).
+// needs no GIL. Loads libcurl on first use (see curl_loader.hpp).
 HttpResult http_perform(const HttpRequest& req, const HttpCancel& cancel);
 
 // Closes the calling thread's cached (keep-alive) connections.
 void http_close_connections();
 
-// Idempotent, thread-safe libcurl initialization.
+// Idempotent, thread-safe libcurl loading and initialization. A failure to
+// load is reported by the first http_perform.
 void http_global_init();
 
 }  // namespace weft

@@ -13,6 +13,11 @@
 //   anything else       404 {"error": "not found", ...}
 // Every wait is a condition-variable wait that stop() interrupts, so stop()
 // returns promptly even with requests in flight.
+//
+// The server itself (MockServerBackend) lives in a separately built module,
+// libweft_mockapi.so (stdlib/mock_server_httplib.cpp), loaded on the first
+// start(): cpp-httplib brings OpenSSL, zlib and Brotli with it, which every
+// script would otherwise pay for at start-up.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +34,17 @@ struct MockServerOptions {
   int threads = 64;         // request-handling threads
 };
 
+// What the loadable module implements; MockServer forwards to it.
+class MockServerBackend {
+ public:
+  virtual ~MockServerBackend() = default;
+  virtual int start(const MockServerOptions& opts) = 0;
+  virtual void stop() = 0;
+  virtual bool running() const = 0;
+  virtual int port() const = 0;
+  virtual std::uint64_t requests() const = 0;
+};
+
 class MockServer {
  public:
   MockServer();
@@ -37,8 +53,8 @@ class MockServer {
   MockServer& operator=(const MockServer&) = delete;
 
   // Binds 127.0.0.1:port and starts serving on background threads. Returns
-  // the bound port. Throws std::runtime_error when it cannot bind or was
-  // already started.
+  // the bound port. Throws std::runtime_error when it cannot bind, was
+  // already started, or the server module cannot be loaded.
   int start(const MockServerOptions& opts);
   int start(int port, double latency_ms, double fail_rate, std::uint64_t seed) {
     MockServerOptions o;
@@ -59,8 +75,7 @@ class MockServer {
   std::uint64_t requests() const;
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<MockServerBackend> impl_;  // null until start()
 };
 
 }  // namespace weft
