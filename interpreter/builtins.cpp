@@ -89,6 +89,18 @@ std::int64_t cp_index(const ObjString* s, std::size_t byte) {
 
 // ================================================================== helpers
 
+// Substring search: memchr for one byte, glibc's memmem (two-way, vectorized)
+// otherwise. std::string_view::find compares at every occurrence of the
+// first byte, which is slow on repetitive text ("item-1,item-2,...").
+std::size_t find_bytes(std::string_view hay, std::string_view needle, std::size_t from = 0) {
+  if (from > hay.size()) return std::string_view::npos;
+  if (needle.empty()) return from;
+  const char* base = hay.data();
+  const void* p = needle.size() == 1 ? std::memchr(base + from, needle[0], hay.size() - from)
+                                     : memmem(base + from, hay.size() - from, needle.data(), needle.size());
+  return p ? static_cast<std::size_t>(static_cast<const char*>(p) - base) : std::string_view::npos;
+}
+
 template <NativeFn F>
 Value guarded(Thread& t, Args a) {
   try {
@@ -231,7 +243,7 @@ Value b_str(Thread& t, Args a) {
   if (is_str(a.v[0])) return a.v[0];
   if (a.v[0].is_int()) {
     fmt::format_int f(a.v[0].as.i);
-    return str_value(t, std::string_view(f.data(), f.size()));
+    return Value::object(t.interp.heap.new_string(std::string_view(f.data(), f.size()), /*ascii=*/true));
   }
   return str_value(t, to_str(a.v[0]));
 }
@@ -879,9 +891,39 @@ Value l_reverse(Thread& t, Args a) {
 }
 
 Value l_join(Thread& t, Args a) {
-  std::string_view sep = arg_str(a, 0, "list.join");
-  std::string out;
+  ObjString* sep_str = arg_string(a, 0, "list.join");
+  std::string_view sep = sep_str->view();
   const auto& items = self_list(a)->items;
+  // When every item is a string (the usual case), the result is built in
+  // place: one allocation of the exact size, no temporary buffer.
+  std::size_t total = items.empty() ? 0 : sep.size() * (items.size() - 1);
+  bool ascii = sep_str->ascii;
+  bool all_str = true;
+  for (Value v : items) {
+    if (!is_str(v)) {
+      all_str = false;
+      break;
+    }
+    total += as<ObjString>(v)->length;
+    ascii = ascii && as<ObjString>(v)->ascii;
+  }
+  Heap& heap = t.interp.heap;
+  if (all_str && total > 1) {
+    ObjString* out = heap.alloc_string(total);
+    char* p = out->chars;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (i && !sep.empty()) {
+        std::memcpy(p, sep.data(), sep.size());
+        p += sep.size();
+      }
+      auto* piece = as<ObjString>(items[i]);
+      std::memcpy(p, piece->chars, piece->length);
+      p += piece->length;
+    }
+    heap.finish_string(out, ascii);
+    return obj(out);
+  }
+  std::string out;
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (i) out.append(sep);
     Value v = items[i];
@@ -982,6 +1024,8 @@ Value s_split(Thread& t, Args a) {
   ObjString* s = self_str(a);
   std::string_view v = s->view();
   std::vector<Value> parts;
+  Heap& heap = t.interp.heap;
+  auto piece = [&](std::string_view p) { return Value::object(heap.new_string(p, s->ascii)); };
   if (a.n == 0 || a.v[0].is_nil()) {
     std::size_t i = 0;
     while (true) {
@@ -989,7 +1033,7 @@ Value s_split(Thread& t, Args a) {
       if (i >= v.size()) break;
       std::size_t j = i;
       while (j < v.size() && !is_space(static_cast<unsigned char>(v[j]))) ++j;
-      parts.push_back(str_value(t, v.substr(i, j - i)));
+      parts.push_back(piece(v.substr(i, j - i)));
       i = j;
     }
   } else {
@@ -997,12 +1041,12 @@ Value s_split(Thread& t, Args a) {
     if (sep.empty()) raise("ValueError", "str.split() separator must not be empty");
     std::size_t i = 0;
     while (true) {
-      std::size_t j = v.find(sep, i);
+      std::size_t j = find_bytes(v, sep, i);
       if (j == std::string_view::npos) {
-        parts.push_back(str_value(t, v.substr(i)));
+        parts.push_back(piece(v.substr(i)));
         break;
       }
-      parts.push_back(str_value(t, v.substr(i, j - i)));
+      parts.push_back(piece(v.substr(i, j - i)));
       i = j + sep.size();
     }
   }
@@ -1040,13 +1084,13 @@ Value s_ends_with(Thread& t, Args a) {
 
 Value s_contains(Thread& t, Args a) {
   (void)t;
-  return Value::boolean(self_str(a)->view().find(arg_str(a, 0, "str.contains")) != std::string_view::npos);
+  return Value::boolean(find_bytes(self_str(a)->view(), arg_str(a, 0, "str.contains")) != std::string_view::npos);
 }
 
 Value s_find(Thread& t, Args a) {
   (void)t;
   ObjString* s = self_str(a);
-  std::size_t pos = s->view().find(arg_str(a, 0, "str.find"));
+  std::size_t pos = find_bytes(s->view(), arg_str(a, 0, "str.find"));
   if (pos == std::string_view::npos) return Value::integer(-1);
   return Value::integer(cp_index(s, pos));
 }
@@ -1061,7 +1105,7 @@ Value s_replace(Thread& t, Args a) {
   std::size_t i = 0;
   bool any = false;
   while (true) {
-    std::size_t j = v.find(from, i);
+    std::size_t j = find_bytes(v, from, i);
     if (j == std::string_view::npos) break;
     any = true;
     out.append(v.substr(i, j - i));

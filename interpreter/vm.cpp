@@ -382,37 +382,36 @@ static void set_field(Value obj, ObjString* name, Value v) {
   raisef("TypeError", "cannot set field '{}' on a value of type {}", name->view(), type_name(obj));
 }
 
-static const Method* find_method(Value recv, ObjString* name) {
-  const MethodTable* table = nullptr;
-  if (recv.is_obj()) {
-    switch (recv.as.o->type) {
-      case ObjType::List: table = &list_methods(); break;
-      case ObjType::Map: table = &map_methods(); break;
-      case ObjType::String: table = &str_methods(); break;
-      case ObjType::Handle: table = &as<ObjHandle>(recv)->methods(); break;
-      default: break;
-    }
-  }
-  if (!table) return nullptr;
-  // A direct-mapped cache of (method name, type) -> method: method names are
-  // interned constants, so the pair of pointers identifies the lookup. It is
-  // only used under the GIL, so one shared cache is enough.
-  // The name's length and hash are compared too, because a collected
-  // name's address can be reused by a different string.
-  struct Entry {
-    const ObjString* name;
-    const MethodTable* table;
-    const Method* method;
-    std::string_view key;
-    std::uint32_t hash;
-  };
-  static Entry cache[512];
-  Entry& e = cache[(reinterpret_cast<std::uintptr_t>(name) >> 4) & 511];
-  if (e.name == name && e.table == table && e.key.size() == name->length && e.hash == name->hash) return e.method;
+// The method tables of the built-in types, looked up once (the functions
+// that return them test a guard variable on every call).
+static const MethodTable* const g_list_methods = &list_methods();
+static const MethodTable* const g_map_methods = &map_methods();
+static const MethodTable* const g_str_methods = &str_methods();
+
+static const Method* find_method_slow(Interp& in, const MethodTable* table, ObjString* name,
+                                      Interp::MethodCacheEntry& e) {
   auto it = table->find(name->view());
   if (it == table->end()) return nullptr;
-  e = Entry{name, table, &it->second, it->first, name->hash};
+  e = Interp::MethodCacheEntry{name, table, &it->second};
   return &it->second;
+}
+
+// recv.name(...) for a built-in or handle type: the method, or null. The hit
+// path is inline in INVOKE: a type switch and two pointer compares.
+static inline const Method* find_method(Interp& in, Value recv, ObjString* name) {
+  if (!recv.is_obj()) return nullptr;
+  const MethodTable* table;
+  switch (recv.as.o->type) {
+    case ObjType::List: table = g_list_methods; break;
+    case ObjType::Map: table = g_map_methods; break;
+    case ObjType::String: table = g_str_methods; break;
+    case ObjType::Handle: table = &as<ObjHandle>(recv)->methods(); break;
+    default: return nullptr;
+  }
+  auto key = reinterpret_cast<std::uintptr_t>(name) ^ (reinterpret_cast<std::uintptr_t>(table) >> 3);
+  Interp::MethodCacheEntry& e = in.method_cache[(key >> 4) & (Interp::kMethodCacheSize - 1)];
+  if (WEFT_LIKELY(e.name == name && e.table == table)) return e.method;
+  return find_method_slow(in, table, name, e);
 }
 
 [[noreturn]] static void arity_error(const char* name, int min, int max, int got) {
@@ -443,6 +442,7 @@ static void iter_prep(Value* s) {
 
 // ---------------------------------------------------------- the loop
 
+template <bool kTracing>
 static Value execute(Thread& t);
 
 // Runs until the frame at depth `entry` (a reentry frame) returns. Catches
@@ -451,7 +451,9 @@ static Value execute(Thread& t);
 static Value run(Thread& t, std::size_t entry) {
   for (;;) {
     try {
-      return execute(t);
+      // Tracing gets its own instantiation of the loop, so the normal one
+      // has no per-instruction test for it.
+      return t.interp.debug.trace_execution ? execute<true>(t) : execute<false>(t);
     } catch (NativeError& e) {
       make_thrown_error(t, e.type, e.message);
     } catch (ScriptThrow&) {
@@ -481,6 +483,7 @@ static Value run(Thread& t, std::size_t entry) {
   }
 }
 
+template <bool kTracing>
 static Value execute(Thread& t) {
   Frame* frame;
   const std::uint8_t* ip;
@@ -506,9 +509,16 @@ static Value execute(Thread& t) {
 #define PUSH(v) (*sp++ = (v))
 #define POP() (*--sp)
 #define PEEK(n) (sp[-1 - (n)])
+#ifdef WEFT_NO_GIL_INSTRUMENTATION
+  // The measurement build (see CMakeLists.txt): the eval breaker is never
+  // tested, so there is no switching, collection or Ctrl-C.
+#define BREAKER_SET() false
+#else
+#define BREAKER_SET() t.gil.breaker.load(std::memory_order_relaxed)
+#endif
 #define CHECK_BREAKER()                                                         \
   do {                                                                          \
-    if (WEFT_UNLIKELY(t.gil.breaker.load(std::memory_order_relaxed))) {         \
+    if (WEFT_UNLIKELY(BREAKER_SET())) {                                         \
       SAVE();                                                                   \
       safe_point(t);                                                            \
       RELOAD_GLOBALS();                                                         \
@@ -516,8 +526,7 @@ static Value execute(Thread& t) {
   } while (0)
 
   LOAD_FRAME();
-  // Read once: testing a local costs nothing per instruction.
-  const bool tracing = t.interp.debug.trace_execution;
+  constexpr bool tracing = kTracing;
 
 #if defined(__GNUC__) && !defined(WEFT_NO_COMPUTED_GOTO)
   static void* dispatch_table[] = {
@@ -921,7 +930,7 @@ dispatch:
         goto do_call;
       }
     }
-    const Method* m = find_method(recv, name);
+    const Method* m = find_method(t.interp, recv, name);
     if (WEFT_UNLIKELY(!m)) {
       SAVE();
       if (is_obj_type(recv, ObjType::Map)) raisef("TypeError", "map has no key or method '{}'", name->view());

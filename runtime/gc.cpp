@@ -1,5 +1,6 @@
 #include "gc.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -12,7 +13,10 @@
 
 namespace weft {
 
-Heap::Heap(Interp& interp) : interp_(interp) { strings_.assign(1024, nullptr); }
+Heap::Heap(Interp& interp) : interp_(interp) {
+  strings_.assign(1024, nullptr);
+  update_fast_until();
+}
 
 Heap::~Heap() {
   // Free everything: the interpreter is going away.
@@ -60,8 +64,7 @@ void* Heap::carve(std::size_t size_class) {
   return p;
 }
 
-void Heap::account(std::size_t bytes) {
-  bytes_ += bytes;
+void Heap::account_slow(std::size_t bytes) {
   if (limit_ && bytes_ > limit_ && !limit_suspended_) {
     bytes_ -= bytes;
     raise("MemoryError", "out of memory (heap limit reached)");
@@ -77,9 +80,7 @@ void Heap::add_root_callback(std::function<void(Heap&)> cb) { root_callbacks_.pu
 
 // ------------------------------------------------------------------ strings
 
-// A fast byte hash (8 bytes per step, multiply-xorshift mixing). Every
-// string computed at run time is hashed once, so this is on the hot path of
-// string-heavy programs.
+// A fast byte hash (8 bytes per step, multiply-xorshift mixing).
 static std::uint32_t hash_bytes(std::string_view s) {
   const char* p = s.data();
   std::size_t n = s.size();
@@ -101,83 +102,77 @@ static std::uint32_t hash_bytes(std::string_view s) {
   return static_cast<std::uint32_t>(h);
 }
 
-// Code points as len/indexing/iteration count them: invalid bytes count as
-// one each (the same decoder as utf8_char_len in builtins.cpp).
-static void count_code_points(ObjString* s) {
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(s->chars);
-  bool ascii = true;
-  std::uint32_t i = 0;
-  for (; i + 8 <= s->length; i += 8) {
+std::uint32_t string_hash(std::string_view s) {
+  std::uint32_t h = hash_bytes(s);
+  return h ? h : 1;
+}
+
+// True when no byte has its high bit set (8 bytes per step).
+static bool all_ascii(const char* s, std::size_t n) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(s);
+  std::size_t i = 0;
+  std::uint64_t acc = 0;
+  for (; i + 8 <= n; i += 8) {
     std::uint64_t w;
     std::memcpy(&w, p + i, 8);
-    if (w & 0x8080808080808080ULL) {
-      ascii = false;
-      break;
-    }
+    acc |= w;
   }
-  for (; ascii && i < s->length; ++i)
-    if (p[i] >= 0x80) ascii = false;
-  s->ascii = ascii;
-  if (ascii) {
-    s->cp_count = s->length;
-    return;
-  }
-  std::uint32_t n = 0;
-  for (std::size_t pos = 0; pos < s->length; pos += utf8_char_len(s, pos)) ++n;
-  s->cp_count = n;
+  for (; i < n; ++i) acc |= p[i];
+  return (acc & 0x8080808080808080ULL) == 0;
 }
 
-static ObjString* alloc_string(Heap& heap, std::string_view s, std::uint32_t h) {
-  std::size_t bytes = sizeof(ObjString) + s.size();
-  heap.account(bytes);
-  void* mem = heap.alloc_bytes(bytes);
-  ObjString* str = new (mem) ObjString();
-  str->hash = h;
-  str->length = static_cast<std::uint32_t>(s.size());
-  if (!s.empty()) std::memcpy(str->chars, s.data(), s.size());
-  str->chars[s.size()] = '\0';
-  count_code_points(str);
-  return str;
-}
-
-ObjString* Heap::new_string(std::string_view s) {
-  if (s.size() <= 1) return intern(s);
-  if (s.size() > 0xFFFFFFF0u) raise("MemoryError", "string too large");
-  ObjString* str = alloc_string(*this, s, hash_bytes(s));
-  str->next = objects_;
-  objects_ = str;
-  return str;
-}
-
-ObjString* Heap::concat_strings(const ObjString* a, const ObjString* b) {
-  std::size_t n = static_cast<std::size_t>(a->length) + b->length;
-  if (n <= 1 || n > 0xFFFFFFF0u || !(a->ascii && b->ascii)) {
-    std::string s;
-    s.reserve(n);
-    s.append(a->view());
-    s.append(b->view());
-    return new_string(s);
-  }
+ObjString* Heap::alloc_string(std::size_t n) {
+  if (n > 0xFFFFFFF0u) raise("MemoryError", "string too large");
   std::size_t bytes = sizeof(ObjString) + n;
   account(bytes);
   void* mem = alloc_bytes(bytes);
   ObjString* str = new (mem) ObjString();
   str->length = static_cast<std::uint32_t>(n);
+  str->chars[n] = '\0';
+  return str;
+}
+
+// Code points as len/indexing/iteration count them: invalid bytes count as
+// one each (the same decoder as utf8_char_len in builtins.cpp).
+void Heap::finish_string(ObjString* s, bool ascii) {
+  if (!ascii) ascii = all_ascii(s->chars, s->length);
+  s->ascii = ascii;
+  if (ascii) {
+    s->cp_count = s->length;
+  } else {
+    std::uint32_t n = 0;
+    for (std::size_t pos = 0; pos < s->length; pos += utf8_char_len(s, pos)) ++n;
+    s->cp_count = n;
+  }
+  s->next = objects_;
+  objects_ = s;
+}
+
+ObjString* Heap::new_string(std::string_view s, bool ascii) {
+  if (s.size() <= 1) return intern(s);
+  ObjString* str = alloc_string(s.size());
+  std::memcpy(str->chars, s.data(), s.size());
+  finish_string(str, ascii);
+  return str;
+}
+
+ObjString* Heap::concat_strings(const ObjString* a, const ObjString* b) {
+  std::size_t n = static_cast<std::size_t>(a->length) + b->length;
+  if (n <= 1) return new_string(std::string(a->view()) + std::string(b->view()));
+  ObjString* str = alloc_string(n);
   std::memcpy(str->chars, a->chars, a->length);
   std::memcpy(str->chars + a->length, b->chars, b->length);
-  str->chars[n] = '\0';
-  str->hash = hash_bytes(str->view());
-  // Both halves are ASCII, so the result is too.
-  str->ascii = true;
-  str->cp_count = static_cast<std::uint32_t>(n);
-  str->next = objects_;
-  objects_ = str;
+  if (a->ascii && b->ascii) {
+    finish_string(str, true);
+  } else {
+    finish_string(str, false);
+  }
   return str;
 }
 
 ObjString* Heap::intern(std::string_view s) {
   if (s.size() > 0xFFFFFFF0u) raise("MemoryError", "string too large");
-  std::uint32_t h = hash_bytes(s);
+  std::uint32_t h = string_hash(s);
   std::size_t mask = strings_.size() - 1;
   std::size_t i = h & mask;
   std::size_t tomb = SIZE_MAX;
@@ -187,16 +182,17 @@ ObjString* Heap::intern(std::string_view s) {
     if (e == nullptr) break;
     if (e == kTomb) {
       if (tomb == SIZE_MAX) tomb = i;
-    } else if (e->hash == h && e->length == s.size() && (s.empty() || std::memcmp(e->chars, s.data(), s.size()) == 0)) {
+    } else if (e->hash_ == h && e->length == s.size() && (s.empty() || std::memcmp(e->chars, s.data(), s.size()) == 0)) {
       // A string that is only reachable from the table may be resurrected
       // between marking and sweeping; marking it here is harmless.
       return e;
     }
     i = (i + 1) & mask;
   }
-  ObjString* str = alloc_string(*this, s, h);
-  str->next = objects_;
-  objects_ = str;
+  ObjString* str = alloc_string(s.size());
+  if (!s.empty()) std::memcpy(str->chars, s.data(), s.size());
+  str->hash_ = h;
+  finish_string(str, false);
   if (tomb != SIZE_MAX) {
     strings_[tomb] = str;
     --string_tombs_;
@@ -218,7 +214,7 @@ void Heap::strings_grow() {
   std::size_t mask = cap - 1;
   for (ObjString* e : old) {
     if (!e || e == kTomb) continue;
-    std::size_t i = e->hash & mask;
+    std::size_t i = e->hash_ & mask;
     while (strings_[i]) i = (i + 1) & mask;
     strings_[i] = e;
   }
@@ -316,10 +312,12 @@ void Heap::collect() {
   }
   strings_remove_unmarked();
   sweep();
+  std::fill(std::begin(interp_.method_cache), std::end(interp_.method_cache), Interp::MethodCacheEntry{});
   ++collections_;
   double next = static_cast<double>(bytes_) * kGrowth;
   next_gc_ = next >= 1.8e19 ? SIZE_MAX : static_cast<std::size_t>(next);
   if (next_gc_ < kMinThreshold) next_gc_ = kMinThreshold;
+  update_fast_until();
 }
 
 void Heap::sweep() {

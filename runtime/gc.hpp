@@ -70,6 +70,12 @@ class Heap {
       free_[c] = b->next;
       return b;
     }
+    // Bump allocation from the current chunk; carve() starts a new one.
+    if (static_cast<std::size_t>(bump_end_ - bump_) >= (c << 4)) {
+      void* p = bump_;
+      bump_ += c << 4;
+      return p;
+    }
     return carve(c);
   }
   void free_bytes(void* p, std::size_t n) {
@@ -90,10 +96,20 @@ class Heap {
   // (concatenation, str(), slices) skip the intern table, which keeps them
   // cheap to make and the table small. Strings of at most one byte are
   // interned anyway (characters are made all the time by iteration).
-  ObjString* new_string(std::string_view s);
+  // `ascii`: the caller knows every byte is ASCII (a piece of an ASCII
+  // string, digits), which saves scanning for UTF-8.
+  ObjString* new_string(std::string_view s, bool ascii = false);
   // The concatenation a + b as a new (not interned) string, built in place
   // without a temporary buffer.
   ObjString* concat_strings(const ObjString* a, const ObjString* b);
+  // Building a string in place: alloc_string(n) returns a string of n
+  // uninitialized bytes (accounted, NUL-terminated) that the caller fills,
+  // then hands to finish_string, which counts its code points and links it
+  // into the heap. Nothing may allocate in between: until finish_string the
+  // collector does not know the string. Lengths of 0 and 1 must go through
+  // new_string (they are interned).
+  ObjString* alloc_string(std::size_t n);
+  void finish_string(ObjString* s, bool ascii);
 
   // Collects now. Must be called at a safe point by the GIL holder.
   void collect();
@@ -111,9 +127,15 @@ class Heap {
   void add_root_callback(std::function<void(Heap&)> cb);
 
   // Debug switch: collect at every safe point.
-  void set_stress(bool on) { stress_ = on; }
+  void set_stress(bool on) {
+    stress_ = on;
+    update_fast_until();
+  }
   // Limit on heap bytes; past it allocation raises MemoryError.
-  void set_limit(std::size_t bytes) { limit_ = bytes; }
+  void set_limit(std::size_t bytes) {
+    limit_ = bytes;
+    update_fast_until();
+  }
   std::size_t limit() const { return limit_; }
   // While set, the limit is not enforced: building the MemoryError value
   // itself (and its traceback) must not raise another MemoryError.
@@ -124,9 +146,23 @@ class Heap {
 
   // Called for big native buffers (list growth, string bytes) so the
   // threshold and the limit see them. Throws MemoryError past the limit.
-  void account(std::size_t bytes);
+  // Inline: every allocation passes here, and almost always only adds.
+  void account(std::size_t bytes) {
+    bytes_ += bytes;
+    if (__builtin_expect(bytes_ >= fast_until_, 0)) account_slow(bytes);
+  }
 
  private:
+  // The rest of account(): asks for a collection, enforces the limit.
+  void account_slow(std::size_t bytes);
+  // Below fast_until_ bytes, account() has nothing to do: the smaller of the
+  // collection threshold and the limit (0 under GC stress).
+  std::size_t fast_until_ = 0;
+  void update_fast_until() {
+    std::size_t f = next_gc_;
+    if (limit_ && limit_ < f) f = limit_ + 1;
+    fast_until_ = stress_ ? 0 : f;
+  }
   void trace_references(Obj* o);
   void sweep();
   void free_object(Obj* o);

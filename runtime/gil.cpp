@@ -124,6 +124,10 @@ struct Gil::Impl {
               const char* label = nullptr) {
     if (t.state == st && st != ThreadActivity::Blocked) return;
     t.state = st;
+#ifdef WEFT_NO_GIL_INSTRUMENTATION
+    // The measurement build (see CMakeLists.txt): no event recording.
+    return;
+#endif
     if (truncated) return;
     if (events.size() >= event_limit) {
       truncated = true;

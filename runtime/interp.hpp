@@ -136,6 +136,19 @@ struct Interp {
   // Run by the CLI when the main script ends, in order: wait for threads,
   // drain job queues, ... (each with the GIL held by the main thread).
   std::vector<void (*)(Thread&)> at_exit;
+  // The VM's method cache: (method name, method table) -> method, direct
+  // mapped. Method names are interned constants, so the pair of pointers
+  // identifies a lookup; the collector clears the cache after every sweep,
+  // because a freed name's address can be reused by another string. Only
+  // the GIL holder uses it.
+  struct MethodCacheEntry {
+    const ObjString* name;
+    const MethodTable* table;
+    const Method* method;
+  };
+  static constexpr std::size_t kMethodCacheSize = 512;
+  MethodCacheEntry method_cache[kMethodCacheSize] = {};
+
   // Per-interpreter state of native modules (thread registry, job queues),
   // by module name.
   std::unordered_map<std::string, std::shared_ptr<void>> module_state;

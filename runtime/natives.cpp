@@ -261,7 +261,10 @@ static bool equal_depth(Value a, Value b, int depth) {
   if (a.as.o->type == ObjType::String) {
     auto* x = static_cast<ObjString*>(a.as.o);
     auto* y = static_cast<ObjString*>(b.as.o);
-    return x->hash == y->hash && x->view() == y->view();
+    // Compare cached hashes only when both are there: computing one costs
+    // more than comparing the bytes.
+    if (x->hash_ && y->hash_ && x->hash_ != y->hash_) return false;
+    return x->view() == y->view();
   }
   return false;
 }

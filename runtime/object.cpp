@@ -47,7 +47,7 @@ std::uint64_t hash_value(Value v) {
     case Tag::Bool:
       return mix64(v.as.b ? 0x51ed27 : 0x2a9c1b);
     case Tag::Obj:
-      return static_cast<ObjString*>(v.as.o)->hash * 0x9E3779B97F4A7C15ULL;
+      return static_cast<ObjString*>(v.as.o)->hash() * 0x9E3779B97F4A7C15ULL;
     default:
       return 0;
   }
@@ -66,7 +66,8 @@ bool keys_equal(Value a, Value b) {
         if (a.as.o == b.as.o) return true;
         auto* x = static_cast<ObjString*>(a.as.o);
         auto* y = static_cast<ObjString*>(b.as.o);
-        return x->hash == y->hash && x->length == y->length && std::memcmp(x->chars, y->chars, x->length) == 0;
+        // The callers have compared the hashes already.
+        return x->length == y->length && std::memcmp(x->chars, y->chars, x->length) == 0;
       }
       default:
         return false;

@@ -46,13 +46,21 @@ inline bool is_obj_type(Value v, ObjType t) { return v.is_obj() && v.as.o->type 
 
 // ------------------------------------------------------------------ strings
 
+// The hash of a string's bytes as ObjString caches it: never 0, because 0
+// marks a hash that has not been computed yet.
+std::uint32_t string_hash(std::string_view s);
+
 // Immutable UTF-8 bytes with a cached hash. Names and constants are interned
 // (one object per distinct content), so comparing them is a pointer test;
-// strings computed at run time are not, and compare by hash, length and
-// bytes when the pointers differ. `ascii` lets len/indexing skip UTF-8
-// decoding.
+// strings computed at run time are not, and compare by length and bytes
+// when the pointers differ. `ascii` lets len/indexing skip UTF-8 decoding.
+//
+// The hash is computed on first use (as a map key, by the intern table):
+// most strings a program builds are printed, joined or compared, never
+// hashed. Only the GIL holder touches a string, so filling the cache needs
+// no synchronization.
 struct ObjString : Obj {
-  std::uint32_t hash;
+  mutable std::uint32_t hash_ = 0;  // 0: not computed yet (see hash())
   std::uint32_t length;  // bytes
   std::uint32_t cp_count;  // code points (invalid bytes count as one each)
   bool ascii;
@@ -60,6 +68,10 @@ struct ObjString : Obj {
 
   ObjString() : Obj(ObjType::String) {}
   std::string_view view() const { return {chars, length}; }
+  std::uint32_t hash() const {
+    if (hash_ == 0) hash_ = string_hash(view());
+    return hash_;
+  }
 };
 
 // ------------------------------------------------------------------ lists

@@ -20,10 +20,9 @@ the median of the repeats, with the targets of issue 3 and PASS/MISS:
      run slices observed from inside the threads (a >200 us gap in a busy loop)
   4. uncontended acquire + release, ns (scripts/bench/gil_bench.cpp)
   5. single-thread cost of the GIL: the eval-breaker checks and the always-on
-     instrumentation (target <= 2 %). Weft has no build switch for them, so
-     --build-baseline builds a second weft from the current build directory
-     with two source patches (interpreter/vm.cpp: CHECK_BREAKER never taken
-     and never loaded; runtime/gil.cpp: no event recording) and runs the two
+     instrumentation (target <= 2 %). --build-baseline builds a second weft
+     with the CMake option WEFT_NO_GIL_INSTRUMENTATION=ON (the VM never
+     tests its eval breaker; the GIL records no events) and runs the two
      binaries alternately on a pure-bytecode loop and on a loop of blocking
      calls. Without a baseline only the proxies are reported (0 vs 1 idle
      parked thread; recording on/off in gil_bench.cpp).
@@ -256,65 +255,19 @@ def run_gil_bench(path, log):
 def build_baseline(weft_path, out_dir, log):
     """A weft without eval-breaker checks and without GIL event recording.
 
-    Recompiles only interpreter/vm.cpp and runtime/gil.cpp (patched copies)
-    with the flags of the build directory that holds `weft_path`, swaps them
-    into a copy of libweft_core.a and relinks. Good for single-thread timing
-    only: without breaker checks there is no switching, GC or Ctrl-C.
+    Configures and builds the project in `out_dir` with the CMake option
+    WEFT_NO_GIL_INSTRUMENTATION=ON (same build type as a release build).
+    Good for single-thread timing only: without breaker checks there is no
+    switching, GC or Ctrl-C.
     """
-    bdir = os.path.dirname(weft_path)
-    flags = {}
-    with open(os.path.join(bdir, "CMakeFiles/weft_core.dir/flags.make")) as f:
-        for line in f:
-            if " = " in line and not line.startswith("#"):
-                k, v = line.rstrip("\n").split(" = ", 1)
-                flags[k] = v
-    with open(os.path.join(bdir, "CMakeFiles/weft.dir/link.txt")) as f:
-        link = f.read().split()
-    os.makedirs(out_dir, exist_ok=True)
-
-    def patched(rel, old, new, obj):
-        with open(os.path.join(ROOT, rel)) as f:
-            src = f.read()
-        if src.count(old) != 1:
-            raise RuntimeError(f"cannot patch {rel}: pattern found {src.count(old)} times")
-        cpp = os.path.join(out_dir, os.path.basename(rel))
-        with open(cpp, "w") as f:
-            f.write(src.replace(old, new))
-        o = os.path.join(out_dir, obj)
-        cmd = (["c++"] + flags["CXX_DEFINES"].replace('\\"', '"').split() +
-               flags["CXX_INCLUDES"].split() + [f"-I{os.path.join(ROOT, os.path.dirname(rel))}"] +
-               flags["CXX_FLAGS"].split() + ["-c", cpp, "-o", o])
-        log(f"  compiling patched {rel}")
-        subprocess.run(cmd, check=True)
-        return o
-
-    vm_o = patched("interpreter/vm.cpp",
-                   "if (WEFT_UNLIKELY(t.gil.breaker.load(std::memory_order_relaxed))) {",
-                   "if (false) {", "vm.cpp.o")
-    gil_o = patched("runtime/gil.cpp", "    t.state = st;\n    if (truncated) return;",
-                    "    t.state = st;\n    return;", "gil.cpp.o")
-    lib = os.path.join(out_dir, "libweft_core.a")
-    shutil.copy(os.path.join(bdir, "libweft_core.a"), lib)
-    subprocess.run(["ar", "d", lib, "vm.cpp.o", "gil.cpp.o"], check=True)
-    subprocess.run(["ar", "r", lib, vm_o, gil_o], check=True)
-    exe = os.path.join(out_dir, "weft")
-    cmd = [link[0]]
-    i = 1
-    while i < len(link):
-        w = link[i]
-        if w == "-o":
-            cmd += ["-o", exe]
-            i += 2
-            continue
-        if w == "libweft_core.a":
-            cmd.append(lib)
-        elif w.endswith((".o", ".a")) and not os.path.isabs(w):
-            cmd.append(os.path.join(bdir, w))
-        else:
-            cmd.append(w)
-        i += 1
-    subprocess.run(cmd, check=True)
-    return exe
+    log(f"  configuring {out_dir} with -DWEFT_NO_GIL_INSTRUMENTATION=ON")
+    subprocess.run(["cmake", "-S", ROOT, "-B", out_dir, "-DCMAKE_BUILD_TYPE=Release",
+                    "-DWEFT_NO_GIL_INSTRUMENTATION=ON", "-DWEFT_BUILD_TESTS=OFF"],
+                   check=True, stdout=subprocess.DEVNULL)
+    log("  building the baseline weft")
+    subprocess.run(["cmake", "--build", out_dir, "-j", str(os.cpu_count() or 2), "--target", "weft"],
+                   check=True, stdout=subprocess.DEVNULL)
+    return os.path.join(out_dir, "weft")
 
 
 # ------------------------------------------------------------------ report
