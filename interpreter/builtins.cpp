@@ -37,7 +37,7 @@ namespace weft {
 
 std::size_t utf8_char_len(const ObjString* s, std::size_t pos) {
   if (pos >= s->length) return 1;
-  const auto* p = reinterpret_cast<const unsigned char*>(s->chars);
+  const auto* p = reinterpret_cast<const unsigned char*>(s->data);
   unsigned char c = p[pos];
   if (c < 0x80) return 1;
   std::size_t need;
@@ -405,7 +405,7 @@ std::vector<Value> str_chars(Thread& t, ObjString* s) {
   std::size_t pos = 0;
   while (pos < s->length) {
     std::size_t n = utf8_char_len(s, pos);
-    out.push_back(str_value(t, std::string_view(s->chars + pos, n)));
+    out.push_back(str_value(t, std::string_view(s->data + pos, n)));
     pos += n;
   }
   return out;
@@ -917,7 +917,7 @@ Value l_join(Thread& t, Args a) {
         p += sep.size();
       }
       auto* piece = as<ObjString>(items[i]);
-      std::memcpy(p, piece->chars, piece->length);
+      std::memcpy(p, piece->data, piece->length);
       p += piece->length;
     }
     heap.finish_string(out, ascii);
@@ -1140,7 +1140,7 @@ Value s_bytes(Thread& t, Args a) {
   ObjString* s = self_str(a);
   ObjList* out = make_list(t, s->length);
   for (std::size_t i = 0; i < s->length; ++i)
-    out->items.push_back(Value::integer(static_cast<unsigned char>(s->chars[i])));
+    out->items.push_back(Value::integer(static_cast<unsigned char>(s->data[i])));
   return obj(out);
 }
 

@@ -938,7 +938,7 @@ dispatch:
     }
     if (WEFT_UNLIKELY(argc < m->min_args || (m->max_args >= 0 && argc > m->max_args))) {
       SAVE();
-      arity_error(name->chars, m->min_args, m->max_args, argc);
+      arity_error(std::string(name->view()).c_str(), m->min_args, m->max_args, argc);
     }
     SAVE();
     Value r = m->fn(t, Args{sp - argc, argc, recv});

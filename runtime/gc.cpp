@@ -128,6 +128,7 @@ ObjString* Heap::alloc_string(std::size_t n) {
   void* mem = alloc_bytes(bytes);
   ObjString* str = new (mem) ObjString();
   str->length = static_cast<std::uint32_t>(n);
+  str->data = str->chars;
   str->chars[n] = '\0';
   return str;
 }
@@ -135,7 +136,7 @@ ObjString* Heap::alloc_string(std::size_t n) {
 // Code points as len/indexing/iteration count them: invalid bytes count as
 // one each (the same decoder as utf8_char_len in builtins.cpp).
 void Heap::finish_string(ObjString* s, bool ascii) {
-  if (!ascii) ascii = all_ascii(s->chars, s->length);
+  if (!ascii) ascii = all_ascii(s->data, s->length);
   s->ascii = ascii;
   if (ascii) {
     s->cp_count = s->length;
@@ -156,18 +157,77 @@ ObjString* Heap::new_string(std::string_view s, bool ascii) {
   return str;
 }
 
+// True when `s` does not end inside a UTF-8 sequence, so its code points
+// and those of a string appended to it can be counted separately.
+static bool ends_on_char_boundary(const ObjString* s) {
+  std::size_t n = s->length;
+  if (n == 0) return true;
+  // Find the start of the last character (at most 3 bytes back).
+  std::size_t start = n - 1;
+  for (int k = 0; k < 3 && start > 0 && (static_cast<unsigned char>(s->data[start]) & 0xC0) == 0x80; ++k) --start;
+  return start + utf8_char_len(s, start) == n;
+}
+
+// Concatenations at least this long become Owners (see ObjString).
+static constexpr std::size_t kOwnerMin = 64;
+
 ObjString* Heap::concat_strings(const ObjString* a, const ObjString* b) {
-  std::size_t n = static_cast<std::size_t>(a->length) + b->length;
+  std::size_t la = a->length, lb = b->length;
+  std::size_t n = la + lb;
   if (n <= 1) return new_string(std::string(a->view()) + std::string(b->view()));
-  ObjString* str = alloc_string(n);
-  std::memcpy(str->chars, a->chars, a->length);
-  std::memcpy(str->chars + a->length, b->chars, b->length);
-  if (a->ascii && b->ascii) {
-    finish_string(str, true);
-  } else {
-    finish_string(str, false);
+  if (n > 0xFFFFFFF0u) raise("MemoryError", "string too large");
+  bool ascii = a->ascii && b->ascii;
+  // Code points of the result without a scan when the halves can't merge.
+  bool counted = ascii || (ends_on_char_boundary(a) &&
+                           (lb == 0 || (static_cast<unsigned char>(b->data[0]) & 0xC0) != 0x80));
+  auto finish = [&](ObjString* r) {
+    r->ascii = ascii;
+    if (counted) {
+      r->cp_count = a->cp_count + b->cp_count;
+      r->next = objects_;
+      objects_ = r;
+    } else {
+      finish_string(r, false);
+    }
+    return r;
+  };
+
+  if (a->kind != ObjString::Kind::Plain) {
+    ObjString* owner = a->kind == ObjString::Kind::Owner ? const_cast<ObjString*>(a) : a->view_owner();
+    if (owner->owner_used() == la && owner->owner_cap() - la >= lb) {
+      // Append in place: a's bytes end where the buffer's used part ends.
+      std::size_t bytes = sizeof(ObjString) + sizeof(ObjString*);
+      account(bytes);
+      ObjString* v = new (alloc_bytes(bytes)) ObjString();
+      std::memcpy(owner->owner_buffer() + la, b->data, lb);
+      owner->set_owner_cap_used(owner->owner_cap(), static_cast<std::uint32_t>(n));
+      v->kind = ObjString::Kind::View;
+      v->length = static_cast<std::uint32_t>(n);
+      v->data = owner->data;
+      v->set_view_owner(owner);
+      return finish(v);
+    }
   }
-  return str;
+  if (n >= kOwnerMin) {
+    // A new buffer: room to double if a is already part of an append chain,
+    // half as much again otherwise (a one-off concatenation).
+    std::size_t cap = a->kind != ObjString::Kind::Plain ? 2 * n : n + n / 2;
+    if (cap > 0xFFFFFFF0u) cap = n;
+    std::size_t bytes = sizeof(ObjString) + 8 + cap;
+    account(bytes);
+    ObjString* o = new (alloc_bytes(bytes)) ObjString();
+    o->kind = ObjString::Kind::Owner;
+    o->length = static_cast<std::uint32_t>(n);
+    o->set_owner_cap_used(static_cast<std::uint32_t>(cap), static_cast<std::uint32_t>(n));
+    o->data = o->owner_buffer();
+    std::memcpy(o->owner_buffer(), a->data, la);
+    std::memcpy(o->owner_buffer() + la, b->data, lb);
+    return finish(o);
+  }
+  ObjString* str = alloc_string(n);
+  std::memcpy(str->chars, a->data, la);
+  std::memcpy(str->chars + la, b->data, lb);
+  return finish(str);
 }
 
 ObjString* Heap::intern(std::string_view s) {
@@ -182,7 +242,7 @@ ObjString* Heap::intern(std::string_view s) {
     if (e == nullptr) break;
     if (e == kTomb) {
       if (tomb == SIZE_MAX) tomb = i;
-    } else if (e->hash_ == h && e->length == s.size() && (s.empty() || std::memcmp(e->chars, s.data(), s.size()) == 0)) {
+    } else if (e->hash_ == h && e->length == s.size() && (s.empty() || std::memcmp(e->data, s.data(), s.size()) == 0)) {
       // A string that is only reachable from the table may be resurrected
       // between marking and sweeping; marking it here is harmless.
       return e;
@@ -238,8 +298,14 @@ void Heap::strings_remove_unmarked() {
 void Heap::mark_obj(Obj* o) {
   if (!o || o->marked) return;
   o->marked = true;
-  // Strings and ranges have no references: no need to gray them.
-  if (o->type == ObjType::String || o->type == ObjType::Range) return;
+  // Strings and ranges have no references to trace later: no need to gray
+  // them. A View keeps its owner (a string, so a leaf too) alive.
+  if (o->type == ObjType::String) {
+    auto* s = static_cast<ObjString*>(o);
+    if (s->kind == ObjString::Kind::View) s->view_owner()->marked = true;
+    return;
+  }
+  if (o->type == ObjType::Range) return;
   gray_.push_back(o);
 }
 
@@ -343,7 +409,7 @@ void Heap::free_object(Obj* o) {
   switch (o->type) {
     case ObjType::String: {
       auto* s = static_cast<ObjString*>(o);
-      std::size_t bytes = sizeof(ObjString) + s->length;
+      std::size_t bytes = s->alloc_size();
       release_bytes(bytes);
       s->~ObjString();
       free_bytes(s, bytes);

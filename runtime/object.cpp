@@ -67,7 +67,7 @@ bool keys_equal(Value a, Value b) {
         auto* x = static_cast<ObjString*>(a.as.o);
         auto* y = static_cast<ObjString*>(b.as.o);
         // The callers have compared the hashes already.
-        return x->length == y->length && std::memcmp(x->chars, y->chars, x->length) == 0;
+        return x->length == y->length && std::memcmp(x->data, y->data, x->length) == 0;
       }
       default:
         return false;

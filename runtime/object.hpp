@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -60,17 +61,65 @@ std::uint32_t string_hash(std::string_view s);
 // hashed. Only the GIL holder touches a string, so filling the cache needs
 // no synchronization.
 struct ObjString : Obj {
+  // How the bytes are stored. A Plain string holds them inline in `chars`
+  // (NUL-terminated). Building a long string piece by piece (s += x in a
+  // loop) would copy the whole string every time, so a long concatenation
+  // makes an Owner instead: a string with spare capacity after its bytes.
+  // Appending to an Owner (or to a View of it) whose bytes end exactly where
+  // the buffer's used part ends writes the new bytes into the spare space
+  // and returns a View: a small header whose `data` points into the owner's
+  // buffer. Bytes before `used` are never written again, so every string
+  // sharing the buffer keeps its value: strings stay immutable, and s += x
+  // costs the length of x, as in CPython. Only Plain strings are
+  // NUL-terminated; code must use data/length (view()).
+  enum class Kind : std::uint8_t { Plain, Owner, View };
+
+  bool ascii;
+  Kind kind = Kind::Plain;
   mutable std::uint32_t hash_ = 0;  // 0: not computed yet (see hash())
   std::uint32_t length;  // bytes
   std::uint32_t cp_count;  // code points (invalid bytes count as one each)
-  bool ascii;
-  char chars[1];  // `length` bytes follow, plus a terminating NUL
+  const char* data;  // the bytes: `chars`, or an owner's buffer
+  // Plain: `length` bytes and a NUL. Owner: capacity and used (two
+  // uint32), then the buffer. View: the owner (an ObjString*).
+  char chars[1];
 
   ObjString() : Obj(ObjType::String) {}
-  std::string_view view() const { return {chars, length}; }
+  std::string_view view() const { return {data, length}; }
   std::uint32_t hash() const {
     if (hash_ == 0) hash_ = string_hash(view());
     return hash_;
+  }
+
+  // Owner and View helpers (the layout of `chars` above).
+  std::uint32_t owner_cap() const { return load_u32(0); }
+  std::uint32_t owner_used() const { return load_u32(4); }
+  void set_owner_cap_used(std::uint32_t cap, std::uint32_t used) {
+    std::memcpy(chars, &cap, 4);
+    std::memcpy(chars + 4, &used, 4);
+  }
+  char* owner_buffer() { return chars + 8; }
+  ObjString* view_owner() const {
+    ObjString* o;
+    std::memcpy(&o, chars, sizeof o);
+    return o;
+  }
+  void set_view_owner(ObjString* o) { std::memcpy(chars, &o, sizeof o); }
+  // The bytes this object occupies (what alloc_bytes was given).
+  std::size_t alloc_size() const {
+    switch (kind) {
+      case Kind::Plain: return sizeof(ObjString) + length;
+      case Kind::Owner: return sizeof(ObjString) + 8 + owner_cap();
+      case Kind::View: return sizeof(ObjString) + sizeof(ObjString*);
+    }
+    return sizeof(ObjString) + length;
+  }
+
+ private:
+  std::uint32_t load_u32(int off) const {
+    std::uint32_t v;
+    std::memcpy(&v, chars + off, 4);
+    return v;
   }
 };
 
