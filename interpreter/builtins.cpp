@@ -70,6 +70,18 @@ std::size_t utf8_offset(const ObjString* s, std::int64_t index) {
   return std::min<std::size_t>(pos, s->length);
 }
 
+// Substring search: memchr for one byte, glibc's memmem (two-way, vectorized)
+// otherwise. std::string_view::find compares at every occurrence of the
+// first byte, which is slow on repetitive text ("item-1,item-2,...").
+std::size_t find_bytes(std::string_view hay, std::string_view needle, std::size_t from) {
+  if (from > hay.size()) return std::string_view::npos;
+  if (needle.empty()) return from;
+  const char* base = hay.data();
+  const void* p = needle.size() == 1 ? std::memchr(base + from, needle[0], hay.size() - from)
+                                     : memmem(base + from, hay.size() - from, needle.data(), needle.size());
+  return p ? static_cast<std::size_t>(static_cast<const char*>(p) - base) : std::string_view::npos;
+}
+
 namespace {
 
 // Code points of s as scripts see them (len, slice bounds).
@@ -89,17 +101,6 @@ std::int64_t cp_index(const ObjString* s, std::size_t byte) {
 
 // ================================================================== helpers
 
-// Substring search: memchr for one byte, glibc's memmem (two-way, vectorized)
-// otherwise. std::string_view::find compares at every occurrence of the
-// first byte, which is slow on repetitive text ("item-1,item-2,...").
-std::size_t find_bytes(std::string_view hay, std::string_view needle, std::size_t from = 0) {
-  if (from > hay.size()) return std::string_view::npos;
-  if (needle.empty()) return from;
-  const char* base = hay.data();
-  const void* p = needle.size() == 1 ? std::memchr(base + from, needle[0], hay.size() - from)
-                                     : memmem(base + from, hay.size() - from, needle.data(), needle.size());
-  return p ? static_cast<std::size_t>(static_cast<const char*>(p) - base) : std::string_view::npos;
-}
 
 template <NativeFn F>
 Value guarded(Thread& t, Args a) {

@@ -23,4 +23,8 @@ std::size_t utf8_offset(const ObjString* s, std::int64_t index);
 // Length in bytes of the code point starting at byte `pos` (1 for invalid bytes).
 std::size_t utf8_char_len(const ObjString* s, std::size_t pos);
 
+// Byte offset of the first `needle` in `hay` at or after `from`, or npos
+// (memchr / glibc memmem: fast on repetitive text).
+std::size_t find_bytes(std::string_view hay, std::string_view needle, std::size_t from = 0);
+
 }  // namespace weft

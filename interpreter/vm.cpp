@@ -272,7 +272,7 @@ static bool contains(Value needle, Value hay) {
     case ObjType::String:
       if (!is_obj_type(needle, ObjType::String))
         raisef("TypeError", "'in <str>' needs a str on the left, not {}", type_name(needle));
-      return as<ObjString>(hay)->view().find(as<ObjString>(needle)->view()) != std::string_view::npos;
+      return find_bytes(as<ObjString>(hay)->view(), as<ObjString>(needle)->view()) != std::string_view::npos;
     case ObjType::Range: {
       auto* r = as<ObjRange>(hay);
       if (!needle.is_int()) return false;
@@ -372,6 +372,20 @@ static Value get_field(Thread& t, Value obj, ObjString* name) {
     }
   }
   raisef("TypeError", "{} has no field '{}'", type_name(obj), name->view());
+}
+
+// m[name] for a field instruction at `site` (see Interp::field_cache), or
+// null when the map has no such key.
+static inline Value* cached_field(Interp& in, ObjMap* m, ObjString* name, const std::uint8_t* site) {
+  std::uint32_t& guess = in.field_cache[(reinterpret_cast<std::uintptr_t>(site) >> 1) & (Interp::kFieldCacheSize - 1)];
+  if (WEFT_LIKELY(guess < m->entries.size())) {
+    MapEntry& e = m->entries[guess];
+    if (e.key.tag == Tag::Obj && e.key.as.o == name) return &e.value;
+  }
+  std::int32_t p = m->position(Value::object(name));
+  if (p < 0) return nullptr;
+  guess = static_cast<std::uint32_t>(p);
+  return &m->entries[static_cast<std::size_t>(p)].value;
 }
 
 static void set_field(Value obj, ObjString* name, Value v) {
@@ -663,7 +677,7 @@ dispatch:
     auto* name = as<ObjString>(consts[READ_U16()]);
     Value obj = PEEK(0);
     if (WEFT_LIKELY(is_obj_type(obj, ObjType::Map))) {
-      if (Value* v = as<ObjMap>(obj)->find(Value::object(name))) {
+      if (Value* v = cached_field(t.interp, as<ObjMap>(obj), name, ip)) {
         sp[-1] = *v;
         DISPATCH();
       }
@@ -675,6 +689,13 @@ dispatch:
   CASE(SET_FIELD) {
     auto* name = as<ObjString>(consts[READ_U16()]);
     Value v = PEEK(0), obj = PEEK(1);
+    if (WEFT_LIKELY(is_obj_type(obj, ObjType::Map))) {
+      if (Value* slot = cached_field(t.interp, as<ObjMap>(obj), name, ip)) {
+        *slot = v;
+        sp -= 2;
+        DISPATCH();
+      }
+    }
     SAVE();
     set_field(obj, name, v);
     sp -= 2;
@@ -695,6 +716,10 @@ dispatch:
       sp[-2].as.d = a.as.d FOP b.as.d;                                   \
       --sp;                                                              \
       DISPATCH();                                                        \
+    } else if (a.is_number() && b.is_number()) {                         \
+      sp[-2] = Value::number(a.to_double() FOP b.to_double());           \
+      --sp;                                                              \
+      DISPATCH();                                                        \
     }                                                                    \
     SAVE();                                                              \
     sp[-2] = arith_slow(t, Op::OPNAME, a, b);                            \
@@ -713,6 +738,14 @@ dispatch:
       --sp;
       DISPATCH();
     }
+    if (a.is_number() && b.is_number()) {
+      double y = b.to_double();
+      if (y != 0) {
+        sp[-2] = Value::number(a.to_double() / y);
+        --sp;
+        DISPATCH();
+      }
+    }
     SAVE();
     sp[-2] = arith_slow(t, Op::DIV, a, b);
     --sp;
@@ -720,6 +753,12 @@ dispatch:
   }
   CASE(FLOORDIV) {
     Value b = PEEK(0), a = PEEK(1);
+    // Both non-negative: C++ division already floors.
+    if (WEFT_LIKELY(a.is_int() && b.is_int() && b.as.i > 0 && a.as.i >= 0)) {
+      sp[-2].as.i = a.as.i / b.as.i;
+      --sp;
+      DISPATCH();
+    }
     SAVE();
     sp[-2] = arith_slow(t, Op::FLOORDIV, a, b);
     --sp;
@@ -789,6 +828,8 @@ dispatch:
     bool r;                                                   \
     if (WEFT_LIKELY(a.is_int() && b.is_int())) {              \
       r = a.as.i SYM b.as.i;                                  \
+    } else if (a.is_float() && b.is_float()) {                \
+      r = a.as.d SYM b.as.d; /* false with nan, as it must */ \
     } else {                                                  \
       SAVE();                                                 \
       int c = compare_values(a, b, #SYM);                     \
@@ -925,7 +966,7 @@ dispatch:
     // m.name(...) on a map calls the function stored under "name" if there
     // is one (modules are maps of functions), else a map method.
     if (is_obj_type(recv, ObjType::Map)) {
-      if (Value* v = as<ObjMap>(recv)->find(Value::object(name))) {
+      if (Value* v = cached_field(t.interp, as<ObjMap>(recv), name, ip)) {
         sp[-argc - 1] = *v;
         goto do_call;
       }

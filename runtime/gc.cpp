@@ -150,7 +150,12 @@ void Heap::finish_string(ObjString* s, bool ascii) {
 }
 
 ObjString* Heap::new_string(std::string_view s, bool ascii) {
-  if (s.size() <= 1) return intern(s);
+  if (s.size() == 1) {
+    ObjString*& c = single_[static_cast<unsigned char>(s[0])];
+    if (!c) c = intern(s);
+    return c;
+  }
+  if (s.empty()) return intern(s);
   ObjString* str = alloc_string(s.size());
   std::memcpy(str->chars, s.data(), s.size());
   finish_string(str, ascii);
@@ -174,7 +179,9 @@ static constexpr std::size_t kOwnerMin = 64;
 ObjString* Heap::concat_strings(const ObjString* a, const ObjString* b) {
   std::size_t la = a->length, lb = b->length;
   std::size_t n = la + lb;
-  if (n <= 1) return new_string(std::string(a->view()) + std::string(b->view()));
+  // Strings are immutable, so x + "" can be x itself.
+  if (lb == 0) return const_cast<ObjString*>(a);
+  if (la == 0) return const_cast<ObjString*>(b);
   if (n > 0xFFFFFFF0u) raise("MemoryError", "string too large");
   bool ascii = a->ascii && b->ascii;
   // Code points of the result without a scan when the halves can't merge.
@@ -371,6 +378,8 @@ void Heap::collect() {
     mark_value(t->pending);
   }
   for (auto& cb : root_callbacks_) cb(*this);
+  for (ObjString* c : single_)
+    if (c) c->marked = true;
   while (!gray_.empty()) {
     Obj* o = gray_.back();
     gray_.pop_back();

@@ -158,6 +158,9 @@ class Heap {
   // Below fast_until_ bytes, account() has nothing to do: the smaller of the
   // collection threshold and the limit (0 under GC stress).
   std::size_t fast_until_ = 0;
+  // The one-byte strings (iterating over a string makes one per character),
+  // made once and kept for good: a root of the collector.
+  ObjString* single_[256] = {};
   void update_fast_until() {
     std::size_t f = next_gc_;
     if (limit_ && limit_ < f) f = limit_ + 1;

@@ -148,6 +148,14 @@ struct Interp {
   };
   static constexpr std::size_t kMethodCacheSize = 512;
   MethodCacheEntry method_cache[kMethodCacheSize] = {};
+  // The VM's field cache: for a GET_FIELD/SET_FIELD/INVOKE instruction
+  // (hashed by its address), the position in ObjMap::entries where its key
+  // was last found. Maps used as objects are mostly built the same way, so
+  // the position is usually right; a hit is checked by comparing the entry's
+  // key with the (interned) field name, so a wrong or stale guess only costs
+  // a normal lookup.
+  static constexpr std::size_t kFieldCacheSize = 1024;
+  std::uint32_t field_cache[kFieldCacheSize] = {};
 
   // Per-interpreter state of native modules (thread registry, job queues),
   // by module name.

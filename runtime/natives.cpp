@@ -1,6 +1,7 @@
 #include "natives.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -46,16 +47,13 @@ std::string float_repr(double d) {
   if (std::isnan(d)) return "nan";
   if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
   if (d == 0) return std::signbit(d) ? "-0.0" : "0.0";
-  // Shortest representation that round-trips (like Python's repr): try
-  // increasing precision with %.*g.
+  // The shortest digits that round-trip (like Python's repr), from
+  // std::to_chars (Ryu-style, no trial and error).
   char buf[40];
-  for (int prec = 1; prec <= 17; ++prec) {
-    std::snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
-    if (std::strtod(buf, nullptr) == d) break;
-  }
+  auto res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
   // buf is like "d.ddde+XX"; decide between fixed and scientific like Python:
   // scientific when exponent < -4 or >= 16.
-  std::string s(buf);
+  std::string s(buf, res.ptr);
   auto epos = s.find('e');
   std::string mant = s.substr(0, epos);
   int exp = std::atoi(s.c_str() + epos + 1);

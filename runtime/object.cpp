@@ -106,7 +106,7 @@ std::int32_t ObjMap::position(Value key) {
     std::int32_t e = index[i];
     if (e == -1) return -1;
     const MapEntry& ent = entries[static_cast<std::size_t>(e)];
-    if (ent.hash == h && keys_equal(ent.key, key)) return e;
+    if (ent.hash == h && ((ent.key.tag == Tag::Obj && ent.key.as.o == key.as.o) || keys_equal(ent.key, key))) return e;
     i = (i + 1) & mask;
   }
 }
@@ -119,19 +119,36 @@ Value* ObjMap::find(Value key) {
 Value* ObjMap::find_str(ObjString* key) { return find(Value::object(key)); }
 
 void ObjMap::set(Value key, Value value) {
-  if (Value* slot = find(key)) {
-    *slot = value;
-    return;
+  std::uint64_t h = hash_value(key);
+  // One probe: it either finds the key or ends at the empty slot where the
+  // key goes (when the index has room for one more entry).
+  if (!index.empty()) {
+    std::size_t mask = index.size() - 1;
+    std::size_t i = h & mask;
+    for (;;) {
+      std::int32_t e = index[i];
+      if (e == -1) break;
+      MapEntry& ent = entries[static_cast<std::size_t>(e)];
+      if (ent.hash == h && ((ent.key.tag == Tag::Obj && ent.key.as.o == key.as.o) || keys_equal(ent.key, key))) {
+        ent.value = value;
+        return;
+      }
+      i = (i + 1) & mask;
+    }
+    if ((entries.size() + 1) * 2 <= index.size()) {
+      index[i] = static_cast<std::int32_t>(entries.size());
+      entries.push_back({key, value, h});
+      ++count;
+      return;
+    }
   }
   // Keep the index at most half full (counting tombstoned entries, which
   // still occupy index slots until the next rebuild).
-  if ((entries.size() + 1) * 2 > index.size()) {
-    std::size_t cap = 8;
-    while (cap < (count + 1) * 2 + 2) cap <<= 1;
-    if (cap < index.size() && count * 4 >= index.size()) cap = index.size();
-    rebuild(cap < 8 ? 8 : cap);
-  }
-  std::uint64_t h = hash_value(key);
+  std::size_t cap = 8;
+  while (cap < (count + 1) * 2 + 2) cap <<= 1;
+  if (cap < index.size() && count * 4 >= index.size()) cap = index.size();
+  rebuild(cap < 8 ? 8 : cap);
+  if (entries.capacity() < 4) entries.reserve(4);
   std::size_t mask = index.size() - 1;
   std::size_t i = h & mask;
   while (index[i] != -1) i = (i + 1) & mask;
