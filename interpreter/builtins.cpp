@@ -614,11 +614,94 @@ void fmt_one(std::string& out, const std::string& spec, const T& v) {
   fmt::vformat_to(std::back_inserter(out), f, fmt::make_format_args(v));
 }
 
+// Appends `body` (`n` code points, after `sign`) padded to the spec's
+// width. `numeric`: right-aligned by default, and the 0 flag pads with
+// zeros between the sign and the digits.
+void append_padded(std::string& out, const Spec& sp, std::string_view sign, std::string_view body,
+                   std::size_t n, bool numeric) {
+  std::size_t len = sign.size() + n;
+  std::size_t width = sp.width > 0 ? static_cast<std::size_t>(sp.width) : 0;
+  if (len >= width) {
+    out.append(sign);
+    out.append(body);
+    return;
+  }
+  std::size_t pad = width - len;
+  if (numeric && sp.zero && !sp.align) {
+    out.append(sign);
+    out.append(pad, '0');
+    out.append(body);
+    return;
+  }
+  std::string_view fill = !sp.fill.empty() ? std::string_view(sp.fill) : sp.zero ? "0" : " ";
+  char align = sp.align ? sp.align : numeric ? '>' : '<';
+  std::size_t before = align == '<' ? 0 : align == '^' ? pad / 2 : pad;
+  auto rep = [&](std::size_t k) {
+    if (fill.size() == 1) {
+      out.append(k, fill[0]);
+    } else {
+      for (std::size_t j = 0; j < k; ++j) out.append(fill);
+    }
+  };
+  rep(before);
+  out.append(sign);
+  out.append(body);
+  rep(pad - before);
+}
+
+// The common fields without going through fmt's run-time spec parser:
+// {}, {:>8} on strings, {:05} / {:,}-free ints, {:.2f} floats. Returns false
+// when the spec needs the general path.
+bool format_fast(std::string& out, Value v, const Spec& sp) {
+  if (!sp.ok || sp.locale || sp.alt || (sp.sign && sp.sign != '-')) return false;
+  if (is_str(v)) {
+    auto* s = as<ObjString>(v);
+    if ((sp.type && sp.type != 's') || sp.prec >= 0 || sp.zero || !s->ascii) return false;
+    append_padded(out, sp, {}, s->view(), s->length, false);
+    return true;
+  }
+  if (v.is_int()) {
+    if ((sp.type && sp.type != 'd') || sp.prec >= 0) return false;
+    std::int64_t i = v.as.i;
+    fmt::format_int f(i);
+    std::string_view digits(f.data(), f.size());
+    std::string_view sign;
+    if (i < 0) sign = "-", digits.remove_prefix(1);
+    append_padded(out, sp, sign, digits, digits.size(), true);
+    return true;
+  }
+  if (v.is_float()) {
+    if ((sp.type != 'f' && sp.type != 'F') || sp.prec < 0 || sp.prec > 100 || !std::isfinite(v.as.d)) return false;
+    char buf[512];
+    double d = v.as.d;
+    bool neg = std::signbit(d);
+    auto r = std::to_chars(buf, buf + sizeof buf, std::fabs(d), std::chars_format::fixed, static_cast<int>(sp.prec));
+    if (r.ec != std::errc()) return false;
+    std::string_view digits(buf, static_cast<std::size_t>(r.ptr - buf));
+    append_padded(out, sp, neg ? "-" : "", digits, digits.size(), true);
+    return true;
+  }
+  return false;
+}
+
 // Formats one replacement field's value with its (nested-resolved) spec.
 void format_field(std::string& out, Value v, char conv, const std::string& spec) {
+  if (conv == 0 && spec.empty()) {
+    // {}: str() of the value.
+    if (is_str(v)) {
+      out.append(as<ObjString>(v)->view());
+    } else if (v.is_int()) {
+      fmt::format_int f(v.as.i);
+      out.append(f.data(), f.size());
+    } else {
+      out += to_str(v);
+    }
+    return;
+  }
   Spec sp = parse_spec(spec);
   if (sp.width > kMaxFormatWidth || sp.prec > kMaxFormatWidth)
     raise("ValueError", "format width or precision too large");
+  if (conv == 0 && format_fast(out, v, sp)) return;
   if (conv == 'r') {
     fmt_one(out, spec, to_repr(v));
     return;
