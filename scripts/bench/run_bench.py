@@ -5,7 +5,7 @@ Usage (from the repository root):
 
     /usr/bin/python3 scripts/bench/run_bench.py [--rounds N] [--only NAME[,NAME...]]
         [--weft PATH] [--python PATH] [--lua PATH] [--markdown]
-        [--weft-baseline PATH] [--args NAME=ARG ...]
+        [--weft-baseline PATH] [--args NAME=ARG ...] [--extra]
 
 For every benchmark the three interpreters run alternately (weft, python, lua,
 weft, python, lua, ...) for --rounds rounds, so a change in machine load hits
@@ -47,6 +47,21 @@ BENCHMARKS = [
     "binary_trees",
     "closures",
     "fields",
+]
+
+# More typical programs, to check that the speed is general (issue #6). They
+# run with --only NAME[,...] or --extra (the default suite plus these).
+EXTRA_BENCHMARKS = [
+    "nbody",
+    "spectral_norm",
+    "fannkuch",
+    "dispatch",
+    "str_ops",
+    "sort_lists",
+    "map_iter",
+    "queens",
+    "json_rt",
+    "wordfreq",
 ]
 
 TIMEOUT_S = 600
@@ -147,6 +162,8 @@ def main():
     ap.add_argument("--weft", default="build/weft")
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--lua", default="lua5.4")
+    ap.add_argument("--extra", action="store_true",
+                    help="also run EXTRA_BENCHMARKS (nbody, fannkuch, json_rt, ...)")
     ap.add_argument("--markdown", action="store_true", help="print tables in Markdown")
     ap.add_argument("--weft-baseline", default="",
                     help="a weft built without GIL checks/instrumentation, to measure their cost")
@@ -169,13 +186,14 @@ def main():
             print(f"error: baseline weft binary not found: {opts.weft_baseline}", file=sys.stderr)
             return 2
 
-    names = BENCHMARKS
+    names = BENCHMARKS + (EXTRA_BENCHMARKS if opts.extra else [])
     if opts.only:
+        known = BENCHMARKS + EXTRA_BENCHMARKS
         wanted = [n.strip() for n in opts.only.split(",") if n.strip()]
-        unknown = [n for n in wanted if n not in BENCHMARKS]
+        unknown = [n for n in wanted if n not in known]
         if unknown:
             print(f"error: unknown benchmark(s): {', '.join(unknown)}; "
-                  f"known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+                  f"known: {', '.join(known)}", file=sys.stderr)
             return 2
         names = wanted
     extra = {}
