@@ -116,7 +116,7 @@ Value guarded(Thread& t, Args a) {
 constexpr std::size_t kMaxItems = std::size_t{1} << 40;
 
 // Makes room for `n` items in `v`, accounting the capacity growth first.
-void grow_to(Thread& t, std::vector<Value>& v, std::size_t n) {
+void grow_to(Thread& t, ValueVec& v, std::size_t n) {
   if (n <= v.capacity()) return;
   if (n > kMaxItems) raise("MemoryError", "list too large");
   std::size_t cap = std::max(n, v.capacity() * 2);
@@ -192,10 +192,10 @@ bool value_less(Value a, Value b, const char* fn) {
 }
 
 // Materialises an iterable (list, map keys, str chars, range) into a vector.
-std::vector<Value> iterate(Thread& t, Value v, const char* fn);
+ValueVec iterate(Thread& t, Value v, const char* fn);
 
 // Stable sort of numbers or strings, in place.
-void sort_values(std::vector<Value>& items) {
+void sort_values(ValueVec& items) {
   if (items.size() < 2) return;
   bool nums = items[0].is_number();
   if (!nums && !is_str(items[0]))
@@ -400,8 +400,8 @@ Value b_len(Thread& t, Args a) {
   raisef("TypeError", "object of type '{}' has no len()", type_name(v));
 }
 
-std::vector<Value> str_chars(Thread& t, ObjString* s) {
-  std::vector<Value> out;
+ValueVec str_chars(Thread& t, ObjString* s) {
+  ValueVec out;
   out.reserve(static_cast<std::size_t>(cp_len(s)));
   std::size_t pos = 0;
   while (pos < s->length) {
@@ -412,8 +412,8 @@ std::vector<Value> str_chars(Thread& t, ObjString* s) {
   return out;
 }
 
-std::vector<Value> iterate(Thread& t, Value v, const char* fn) {
-  std::vector<Value> out;
+ValueVec iterate(Thread& t, Value v, const char* fn) {
+  ValueVec out;
   if (v.is_obj()) {
     switch (v.as.o->type) {
       case ObjType::List:
@@ -450,7 +450,7 @@ std::vector<Value> iterate(Thread& t, Value v, const char* fn) {
 }
 
 // Moves `items` into a new list whose capacity was accounted by iterate().
-Value list_of(Thread& t, std::vector<Value>&& items) {
+Value list_of(Thread& t, ValueVec&& items) {
   ObjList* l = new_list(t);
   l->items = std::move(items);
   return obj(l);
@@ -516,7 +516,7 @@ Value b_abs(Thread& t, Args a) {
 }
 
 Value b_sorted(Thread& t, Args a) {
-  std::vector<Value> items = iterate(t, a.v[0], "sorted");
+  ValueVec items = iterate(t, a.v[0], "sorted");
   sort_values(items);
   return list_of(t, std::move(items));
 }
@@ -1107,7 +1107,7 @@ ObjString* self_str(Args a) { return as<ObjString>(a.self); }
 Value s_split(Thread& t, Args a) {
   ObjString* s = self_str(a);
   std::string_view v = s->view();
-  std::vector<Value> parts;
+  ValueVec parts;
   Heap& heap = t.interp.heap;
   auto piece = [&](std::string_view p) { return Value::object(heap.new_string(p, s->ascii)); };
   if (a.n == 0 || a.v[0].is_nil()) {

@@ -277,7 +277,7 @@ ObjList* new_list(Thread& t) { return t.interp.heap.make<ObjList>(); }
 Value list_value(Thread& t, std::vector<Value> items) {
   ObjList* l = new_list(t);
   t.interp.heap.account(items.size() * sizeof(Value));
-  l->items = std::move(items);
+  l->items.assign(items.begin(), items.end());
   return Value::object(l);
 }
 ObjMap* new_map(Thread& t) { return t.interp.heap.make<ObjMap>(); }

@@ -15,6 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "pool_alloc.hpp"
 #include "value.hpp"
 
 namespace weft {
@@ -125,8 +126,12 @@ struct ObjString : Obj {
 
 // ------------------------------------------------------------------ lists
 
+// The items of a list: a vector whose buffer comes from the pool allocator
+// (pool_alloc.hpp).
+using ValueVec = std::vector<Value, PoolAlloc<Value>>;
+
 struct ObjList : Obj {
-  std::vector<Value> items;
+  ValueVec items;
   ObjList() : Obj(ObjType::List) {}
 };
 
