@@ -420,11 +420,11 @@ class Compiler {
     for (std::size_t i = 0; i < s.branches.size(); ++i) {
       const auto& br = s.branches[i];
       at(br);
-      std::size_t next = cond_jump(br.cond);
+      std::vector<std::size_t> next = cond_jumps(br.cond);
       block(br.body);
       bool last = i + 1 == s.branches.size() && !s.else_body;
       if (!last) ends.push_back(emit_jump(Op::JUMP, 0));
-      patch_jump(next);
+      for (std::size_t j : next) patch_jump(j);
     }
     if (s.else_body) block(*s.else_body);
     for (std::size_t e : ends) patch_jump(e);
@@ -433,11 +433,44 @@ class Compiler {
   void stmt_node(const ast::WhileStmt& s) {
     at(s);
     std::size_t start = code().size();
-    std::size_t exit = cond_jump(s.cond);
+    std::vector<std::size_t> exits = cond_jumps(s.cond);
     loop_body(s.body, start);
     emit_loop(start);
-    patch_jump(exit);
+    for (std::size_t j : exits) patch_jump(j);
     finish_loop();
+  }
+
+  // Compiles `cond` as control flow: returns the operands of the jumps
+  // taken when it is false (to be patched to the false target); execution
+  // falls through when it is true. `and`/`or` become jumps between their
+  // operands' tests, so `if a < b and c != d` uses two fused compare-jumps
+  // and never materializes a boolean.
+  std::vector<std::size_t> cond_jumps(const ast::Expr& cond) {
+    if (auto* fl = boost::get<x3::forward_ast<ast::Logical>>(&cond)) {
+      const ast::Logical& l = fl->get();
+      std::vector<std::size_t> false_jumps;
+      if (l.is_and) {
+        // Any false operand makes the whole condition false.
+        for (const ast::Expr& op : l.operands) {
+          std::vector<std::size_t> j = cond_jumps(op);
+          false_jumps.insert(false_jumps.end(), j.begin(), j.end());
+        }
+        return false_jumps;
+      }
+      // or: a true operand jumps over the rest to the true target; a false
+      // one falls to the next operand's test.
+      std::vector<std::size_t> true_jumps;
+      for (std::size_t i = 0; i + 1 < l.operands.size(); ++i) {
+        std::vector<std::size_t> j = cond_jumps(l.operands[i]);
+        at(l);
+        true_jumps.push_back(emit_jump(Op::JUMP, 0));
+        for (std::size_t f : j) patch_jump(f);
+      }
+      false_jumps = cond_jumps(l.operands.back());
+      for (std::size_t t : true_jumps) patch_jump(t);
+      return false_jumps;
+    }
+    return {cond_jump(cond)};
   }
 
   // Compiles `cond` followed by a jump taken when it is false; returns the
