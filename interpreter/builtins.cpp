@@ -1235,6 +1235,8 @@ Value s_len(Thread& t, Args a) {
 
 }  // namespace
 
+const NativeFn kBuiltinLen = &guarded<b_len>;
+
 // ============================================================ registration
 
 #define G(f) &guarded<f>

@@ -25,6 +25,10 @@ std::size_t utf8_char_len(const ObjString* s, std::size_t pos);
 
 // Byte offset of the first `needle` in `hay` at or after `from`, or npos
 // (memchr / glibc memmem: fast on repetitive text).
+// The native behind the builtin len(): the VM answers len(x) of a string,
+// list or map itself when the callee is this function.
+extern const NativeFn kBuiltinLen;
+
 std::size_t find_bytes(std::string_view hay, std::string_view needle, std::size_t from = 0);
 
 }  // namespace weft

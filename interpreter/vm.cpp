@@ -1013,6 +1013,24 @@ do_call : {
   }
   if (is_obj_type(callee, ObjType::Native)) {
     auto* nf = as<ObjNative>(callee);
+    // len(x) without the native call (whatever name it was called by).
+    if (nf->fn == kBuiltinLen && argc == 1 && sp[-1].is_obj()) {
+      Obj* o = sp[-1].as.o;
+      std::int64_t n = -1;
+      if (o->type == ObjType::String) {
+        auto* str = static_cast<ObjString*>(o);
+        n = str->ascii ? str->length : str->cp_count;
+      } else if (o->type == ObjType::List) {
+        n = static_cast<std::int64_t>(static_cast<ObjList*>(o)->items.size());
+      } else if (o->type == ObjType::Map) {
+        n = static_cast<ObjMap*>(o)->count;
+      }
+      if (n >= 0) {
+        sp -= 2;
+        PUSH(Value::integer(n));
+        DISPATCH();
+      }
+    }
     if (WEFT_UNLIKELY(argc < nf->min_args || (nf->max_args >= 0 && argc > nf->max_args))) {
       SAVE();
       arity_error(nf->name, nf->min_args, nf->max_args, argc);
