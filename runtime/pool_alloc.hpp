@@ -22,6 +22,10 @@
 namespace weft {
 
 inline constexpr std::size_t kPoolMax = 512;
+// Blocks of one size class a thread keeps before handing a batch to the
+// shared pool. Large, because the collector frees a whole generation of
+// lists at once and the program then allocates them again.
+inline constexpr std::size_t kPoolCacheMax = 1 << 16;
 
 void* pool_alloc_slow(std::size_t size_class);
 void pool_free_slow(void* p, std::size_t size_class);
@@ -61,7 +65,7 @@ inline void pool_free(void* p, std::size_t bytes) {
   }
   std::size_t c = (bytes + 15) >> 4;
   PoolCache& pc = tl_pool;
-  if (pc.count[c] >= 4096) return pool_free_slow(p, c);
+  if (pc.count[c] >= kPoolCacheMax) return pool_free_slow(p, c);
   auto* b = static_cast<PoolCache::Block*>(p);
   b->next = pc.head[c];
   pc.head[c] = b;
