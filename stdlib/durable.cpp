@@ -63,6 +63,12 @@ double wall_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+std::string lost_error_json() {
+  return fmt::format(
+      R"({{"type":"JobError","message":"the worker running this job stopped answering (its lease expired) {} times; giving up","trace":[]}})",
+      kMaxLostLeases);
+}
+
 namespace {
 
 bool is_final_state(const std::string& s) { return s == "done" || s == "failed" || s == "cancelled"; }
@@ -113,12 +119,6 @@ CREATE TABLE IF NOT EXISTS weft_workers (
   heartbeat_at REAL
 );
 )sql";
-
-std::string lost_error_json() {
-  return fmt::format(
-      R"({{"type":"JobError","message":"the worker running this job stopped answering (its lease expired) {} times; giving up","trace":[]}})",
-      kMaxLostLeases);
-}
 
 class SqliteStore : public Store {
  public:
@@ -574,9 +574,8 @@ std::shared_ptr<Store> open_store(const std::string& url) {
     if (path.empty()) raisef("ValueError", "store URL '{}' has no file name (use sqlite:PATH, e.g. sqlite:jobs.db)", url);
     return std::make_shared<SqliteStore>(url, path);
   }
-  if (url.rfind("redis://", 0) == 0)
-    raisef("ValueError", "store '{}': the Redis backend is not available in this build (use sqlite:PATH)", url);
-  raisef("ValueError", "unsupported store URL '{}' (use sqlite:PATH, e.g. sqlite:jobs.db)", url);
+  if (url.rfind("redis://", 0) == 0) return open_redis_store(url);
+  raisef("ValueError", "unsupported store URL '{}' (use sqlite:PATH, e.g. sqlite:jobs.db, or redis://HOST:PORT/DB)", url);
 }
 
 }  // namespace durable

@@ -9,8 +9,10 @@
 // results and errors cross it as JSON text. Errors are reported by throwing
 // NativeError (IOError for an unreachable/invalid store, JobError, ...).
 //
-// Backends: "sqlite:PATH" (SqliteStore in durable.cpp). Redis is not built
-// yet; its URL gives a clear error.
+// Backends: "sqlite:PATH" (SqliteStore in durable.cpp: one machine) and
+// "redis://HOST:PORT/DB" (RedisStore in durable_redis.cpp: workers on many
+// machines; reconnects after the server went away). Both implement the same
+// semantics; open_store() picks one by the URL's scheme.
 #pragma once
 
 #include <cstdint>
@@ -117,9 +119,30 @@ class Store {
 // doesn't understand, IOError when the store is unreachable or invalid.
 std::shared_ptr<Store> open_store(const std::string& url);
 
+// The parts of redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (port 6379 and
+// database 0 when left out; HOST may be [IPv6]).
+struct RedisUrl {
+  std::string host;
+  int port = 6379;
+  int db = 0;
+  std::string user, password;
+};
+
+// Strict: a bad port or database number, a missing host, a query string ...
+// raise ValueError naming the URL and the expected form.
+RedisUrl parse_redis_url(const std::string& url);
+
+// The Redis backend (durable_redis.cpp). Connects at once, so an unreachable
+// server is an IOError here ("cannot connect to redis store '...': ...").
+std::shared_ptr<Store> open_redis_store(const std::string& url);
+
 // Lost leases before a job goes to the dead set (a job that kills its worker
 // every time must not loop forever).
 inline constexpr int kMaxLostLeases = 5;
+
+// The error JSON stored for a job sent to the dead set after kMaxLostLeases
+// lost leases (the same text for every backend).
+std::string lost_error_json();
 
 }  // namespace durable
 }  // namespace weft
