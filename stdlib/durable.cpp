@@ -386,9 +386,7 @@ class SqliteStore : public Store {
       if (rc != SQLITE_DONE) fail("claim");
     }
     tx.commit();
-    std::sort(out.begin(), out.end(), [](const Claimed& a, const Claimed& b) {
-      return a.priority != b.priority ? a.priority > b.priority : a.seq < b.seq;
-    });
+    std::sort(out.begin(), out.end(), claim_order);
     return out;
   }
 

@@ -64,6 +64,11 @@ struct Claimed {
   double timeout = 0;
 };
 
+// The order finish_and_claim returns jobs in: priority, then FIFO.
+inline bool claim_order(const Claimed& a, const Claimed& b) {
+  return a.priority != b.priority ? a.priority > b.priority : a.seq < b.seq;
+}
+
 // What a worker reports back for a claimed job.
 struct Outcome {
   enum Kind { Done, Failed, Release } kind = Done;

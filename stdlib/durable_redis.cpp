@@ -240,6 +240,19 @@ end
 -- result_ttl 0, counters 0) are not stored.
 local FIELDS = {'queue', 'state', 'priority', 'round_attempts', 'retries', 'backoff', 'result_ttl', 'lost',
                 'worker', 'token'}
+-- A running job reaches `state` (done or failed) with `json` in `field`
+-- (result or error); it expires after its result TTL, if it has one.
+local function finish(id, k, j, state, field, json, now)
+  unlease(id, j.worker)
+  if j.result_ttl > 0 then
+    redis.call('HSET', k, 'state', state, field, json, 'finished_at', now, 'expires_at', now + j.result_ttl)
+    defer('ZADD', EXPIRY, now + j.result_ttl, id)
+  else
+    redis.call('HSET', k, 'state', state, field, json, 'finished_at', now)
+  end
+  count(j.queue, 'running', state)
+end
+
 local function load(id)
   local v = redis.call('HMGET', jk(id), unpack(FIELDS))
   if not v[2] then return nil end
@@ -452,14 +465,7 @@ while i + 5 <= #ARGV do
     if kind == 'R' then
       release(id, j, now)
     elseif kind == 'D' then
-      unlease(id, j.worker)
-      if j.result_ttl > 0 then
-        redis.call('HSET', k, 'state', 'done', 'result', json, 'finished_at', now, 'expires_at', now + j.result_ttl)
-        defer('ZADD', EXPIRY, now + j.result_ttl, id)
-      else
-        redis.call('HSET', k, 'state', 'done', 'result', json, 'finished_at', now)
-      end
-      count(j.queue, 'running', 'done')
+      finish(id, k, j, 'done', 'result', json, now)
       defer('SADD', qk(j.queue, 'done'), id)
     elseif retryable == '1' and j.round_attempts <= j.retries then
       unlease(id, j.worker)
@@ -469,14 +475,7 @@ while i + 5 <= #ARGV do
       count(j.queue, 'running', 'retrying')
       schedule(id, j.queue, j.priority, at, now)
     else
-      unlease(id, j.worker)
-      if j.result_ttl > 0 then
-        redis.call('HSET', k, 'state', 'failed', 'error', json, 'finished_at', now, 'expires_at', now + j.result_ttl)
-        defer('ZADD', EXPIRY, now + j.result_ttl, id)
-      else
-        redis.call('HSET', k, 'state', 'failed', 'error', json, 'finished_at', now)
-      end
-      count(j.queue, 'running', 'failed')
+      finish(id, k, j, 'failed', 'error', json, now)
       defer('ZADD', qk(j.queue, 'failed'), now, id)
     end
   elseif kind ~= 'R' and not (j and j.token == tok) then
@@ -851,9 +850,7 @@ class RedisStore : public Store {
       cj.token = token;
       out.push_back(std::move(cj));
     }
-    std::sort(out.begin(), out.end(), [](const Claimed& a, const Claimed& b) {
-      return a.priority != b.priority ? a.priority > b.priority : a.seq < b.seq;
-    });
+    std::sort(out.begin(), out.end(), claim_order);
     return out;
   }
 
