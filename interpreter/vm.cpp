@@ -402,8 +402,7 @@ static const MethodTable* const g_list_methods = &list_methods();
 static const MethodTable* const g_map_methods = &map_methods();
 static const MethodTable* const g_str_methods = &str_methods();
 
-static const Method* find_method_slow(Interp& in, const MethodTable* table, ObjString* name,
-                                      Interp::MethodCacheEntry& e) {
+static const Method* find_method_slow(const MethodTable* table, ObjString* name, Interp::MethodCacheEntry& e) {
   auto it = table->find(name->view());
   if (it == table->end()) return nullptr;
   e = Interp::MethodCacheEntry{name, table, &it->second};
@@ -425,7 +424,7 @@ static inline const Method* find_method(Interp& in, Value recv, ObjString* name)
   auto key = reinterpret_cast<std::uintptr_t>(name) ^ (reinterpret_cast<std::uintptr_t>(table) >> 3);
   Interp::MethodCacheEntry& e = in.method_cache[(key >> 4) & (Interp::kMethodCacheSize - 1)];
   if (WEFT_LIKELY(e.name == name && e.table == table)) return e.method;
-  return find_method_slow(in, table, name, e);
+  return find_method_slow(table, name, e);
 }
 
 [[noreturn]] static void arity_error(const char* name, int min, int max, int got) {

@@ -1,6 +1,7 @@
 // See pool_alloc.hpp.
 #include "pool_alloc.hpp"
 
+#include <cstdint>
 #include <mutex>
 
 namespace weft {
@@ -26,11 +27,30 @@ SharedPool& shared() {
 
 constexpr std::size_t kChunk = 64 * 1024;
 
-}  // namespace
-
 // Blocks moved between a thread's cache and the shared pool at a time:
 // walking a batch costs O(batch), paid once per batch of operations.
 constexpr std::size_t kBatch = 1024;
+
+// Moves up to `max` blocks from the front of one free list to the front of
+// another (walking them: O(blocks moved)).
+void move_blocks(PoolCache::Block*& from, std::size_t& from_count, PoolCache::Block*& to, std::size_t& to_count,
+                 std::size_t max) {
+  if (!from) return;
+  PoolCache::Block* first = from;
+  PoolCache::Block* last = first;
+  std::size_t n = 1;
+  while (n < max && last->next) {
+    last = last->next;
+    ++n;
+  }
+  from = last->next;
+  from_count -= n;
+  last->next = to;
+  to = first;
+  to_count += n;
+}
+
+}  // namespace
 
 void* pool_alloc_slow(std::size_t c) {
   PoolCache& pc = tl_pool;
@@ -38,19 +58,11 @@ void* pool_alloc_slow(std::size_t c) {
   std::lock_guard<std::mutex> lk(sp.mu);
   if (sp.head[c]) {
     // Take up to a batch of the shared blocks of this class.
-    PoolCache::Block* first = sp.head[c];
-    PoolCache::Block* last = first;
-    std::size_t n = 1;
-    while (n < kBatch && last->next) {
-      last = last->next;
-      ++n;
-    }
-    sp.head[c] = last->next;
-    sp.count[c] -= n;
-    last->next = nullptr;
-    pc.head[c] = first->next;
-    pc.count[c] = n - 1;
-    return first;
+    move_blocks(sp.head[c], sp.count[c], pc.head[c], pc.count[c], kBatch);
+    PoolCache::Block* b = pc.head[c];
+    pc.head[c] = b->next;
+    --pc.count[c];
+    return b;
   }
   // Carve a new chunk into blocks of this class.
   std::size_t size = c << 4;
@@ -68,41 +80,23 @@ void* pool_alloc_slow(std::size_t c) {
 }
 
 void pool_free_slow(void* p, std::size_t c) {
-  // The cache is full: keep this block, move a batch to the shared pool.
+  // The cache is full: move a batch to the shared pool, keep this block.
   PoolCache& pc = tl_pool;
-  PoolCache::Block* first = pc.head[c];
-  PoolCache::Block* last = first;
-  std::size_t n = 1;
-  while (n < kBatch && last->next) {
-    last = last->next;
-    ++n;
+  {
+    SharedPool& sp = shared();
+    std::lock_guard<std::mutex> lk(sp.mu);
+    move_blocks(pc.head[c], pc.count[c], sp.head[c], sp.count[c], kBatch);
   }
-  pc.head[c] = last->next;
-  pc.count[c] -= n;
   auto* b = static_cast<PoolCache::Block*>(p);
   b->next = pc.head[c];
   pc.head[c] = b;
   ++pc.count[c];
-  SharedPool& sp = shared();
-  std::lock_guard<std::mutex> lk(sp.mu);
-  last->next = sp.head[c];
-  sp.head[c] = first;
-  sp.count[c] += n;
 }
 
 PoolCache::~PoolCache() {
   SharedPool& sp = shared();
   std::lock_guard<std::mutex> lk(sp.mu);
-  for (std::size_t c = 0; c < kClasses; ++c) {
-    if (!head[c]) continue;
-    Block* tail = head[c];
-    while (tail->next) tail = tail->next;
-    tail->next = sp.head[c];
-    sp.head[c] = head[c];
-    sp.count[c] += count[c];
-    head[c] = nullptr;
-    count[c] = 0;
-  }
+  for (std::size_t c = 0; c < kClasses; ++c) move_blocks(head[c], count[c], sp.head[c], sp.count[c], SIZE_MAX);
 }
 
 }  // namespace weft
