@@ -736,6 +736,15 @@ void format_field(std::string& out, Value v, char conv, const std::string& spec)
   }
 }
 
+}  // namespace
+
+// See builtins.hpp: one f-string field, formatted exactly as format() does.
+void format_value_into(std::string& out, Value v, char conv, std::string_view spec) {
+  format_field(out, v, conv, std::string(spec));
+}
+
+namespace {
+
 Value b_format(Thread& t, Args a) {
   std::string_view f = arg_str(a, 0, "format");
   const Value* args = a.v + 1;

@@ -29,6 +29,13 @@ std::size_t utf8_char_len(const ObjString* s, std::size_t pos);
 // list or map itself when the callee is this function.
 extern const NativeFn kBuiltinLen;
 
+// Appends `v` formatted like one replacement field of format(): `conv` is 0,
+// 'r' or 's' (a `!r`/`!s` conversion), `spec` the text after the field's ':'
+// ("" for `{}`). Raises ValueError for a bad spec. F-strings compile to
+// calls of this (through the FORMAT_VALUE instruction), so they format
+// exactly as format() does without parsing a template at run time.
+void format_value_into(std::string& out, Value v, char conv, std::string_view spec);
+
 std::size_t find_bytes(std::string_view hay, std::string_view needle, std::size_t from = 0);
 
 }  // namespace weft
