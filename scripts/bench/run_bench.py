@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""Weft benchmark runner: Weft vs CPython vs Lua 5.4, side by side.
+"""Weft benchmark runner: Weft vs CPython vs Lua 5.4 (and LuaJIT's interpreter), side by side.
 
 Usage (from the repository root):
 
     /usr/bin/python3 scripts/bench/run_bench.py [--rounds N] [--only NAME[,NAME...]]
         [--weft PATH] [--python PATH] [--lua PATH] [--markdown]
         [--weft-baseline PATH] [--args NAME=ARG ...] [--extra]
+        [--luajit PATH] [--memory]
 
 For every benchmark the three interpreters run alternately (weft, python, lua,
 weft, python, lua, ...) for --rounds rounds, so a change in machine load hits
@@ -17,6 +18,13 @@ Two clocks are recorded per run:
   * CPU time: user+sys of the child, from getrusage(RUSAGE_CHILDREN) deltas.
     On a busy machine wall time is inflated by waiting for a core; CPU time is
     not, so both tables are printed.
+
+Where LuaJIT is installed (`luajit`, Debian's package) its interpreter runs
+too, with the JIT off (`luajit -joff`): it shows what a hand-tuned interpreter
+reaches on the same Lua programs. --luajit "" leaves it out.
+
+--memory adds a table of peak resident memory (measured by /usr/bin/time,
+median over the rounds) for every interpreter.
 
 --weft-baseline PATH measures the cost of the GIL checks and the always-on
 instrumentation: PATH is a second weft binary built without them (e.g. with
@@ -80,23 +88,57 @@ def resolve_exe(path):
 
 
 class RunResult:
-    def __init__(self, wall, cpu, out, err, code):
+    def __init__(self, wall, cpu, out, err, code, rss_mb=None):
         self.wall, self.cpu, self.out, self.err, self.code = wall, cpu, out, err, code
+        self.rss_mb = rss_mb
 
 
-def run_once(cmd):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+# Peak RSS is read with /usr/bin/time (Debian's `time` package): a child
+# forked from this Python process inherits its ~13 MB resident set as its
+# starting high-water mark, and Linux keeps that mark across exec, so the
+# child's own ru_maxrss would over-state small programs. /usr/bin/time is a
+# small C program, so the mark it reports for its child is the child's.
+TIME_BIN = "/usr/bin/time"
+
+
+def run_once(cmd, memory=False):
+    """Runs cmd once; CPU time is the child's own (wait4)."""
+    import tempfile
+    rss_file = None
+    if memory and os.path.exists(TIME_BIN):
+        rss_file = tempfile.NamedTemporaryFile(delete=False)
+        rss_file.close()
+        cmd = [TIME_BIN, "-f", "%M", "-o", rss_file.name] + cmd
     t0 = time.perf_counter()
-    try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           cwd=HERE, timeout=TIMEOUT_S)
-        code, out, err = p.returncode, p.stdout, p.stderr
-    except subprocess.TimeoutExpired as e:
-        code, out, err = "timeout", e.stdout or b"", (e.stderr or b"") + b"\n[timed out]"
-    t1 = time.perf_counter()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return RunResult(t1 - t0, cpu, out, err, code)
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, cwd=HERE)
+        deadline = t0 + TIMEOUT_S
+        code, ru = None, None
+        while code is None:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG if time.perf_counter() < deadline else 0)
+            if pid == 0:
+                time.sleep(0.002)
+                if time.perf_counter() >= deadline:
+                    p.kill()
+                continue
+            code = os.waitstatus_to_exitcode(status)
+        p.returncode = code
+        t1 = time.perf_counter()
+        fo.seek(0)
+        fe.seek(0)
+        out, err = fo.read(), fe.read()
+    if t1 >= deadline:
+        code, err = "timeout", err + b"\n[timed out]"
+    cpu = ru.ru_utime + ru.ru_stime
+    rss = None
+    if rss_file:
+        try:
+            with open(rss_file.name) as f:
+                lines = [ln for ln in f.read().split() if ln.isdigit()]
+                rss = int(lines[-1]) / 1024.0 if lines else None
+        finally:
+            os.unlink(rss_file.name)
+    return RunResult(t1 - t0, cpu, out, err, code, rss)
 
 
 def version_of(cmd):
@@ -127,6 +169,10 @@ def geomean(xs):
 
 def fmt_s(x):
     return "FAIL" if x is None else f"{x:.3f}"
+
+
+def fmt_mb(x):
+    return "FAIL" if x is None else f"{x:.1f}"
 
 
 def fmt_r(x):
@@ -162,6 +208,9 @@ def main():
     ap.add_argument("--weft", default="build/weft")
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--lua", default="lua5.4")
+    ap.add_argument("--luajit", default="luajit",
+                    help="LuaJIT, run as `luajit -joff` (interpreter only); \"\" to leave it out")
+    ap.add_argument("--memory", action="store_true", help="also report peak RSS per program")
     ap.add_argument("--extra", action="store_true",
                     help="also run EXTRA_BENCHMARKS (nbody, fannkuch, json_rt, ...)")
     ap.add_argument("--markdown", action="store_true", help="print tables in Markdown")
@@ -202,6 +251,10 @@ def main():
         extra.setdefault(k, []).extend(v.split())
 
     interps = [("weft", [weft], ".weft"), ("python", [python], ".py"), ("lua", [lua], ".lua")]
+    import shutil
+    luajit = shutil.which(opts.luajit) if opts.luajit else None
+    if luajit:
+        interps.append(("luajit", [luajit, "-joff"], ".lua"))
     if baseline:
         interps.append(("weft-baseline", [baseline], ".weft"))
 
@@ -215,7 +268,7 @@ def main():
             for key, cmd, ext in interps:
                 if key in broken:
                     continue
-                r = run_once(cmd + [name + ext] + extra.get(name, []))
+                r = run_once(cmd + [name + ext] + extra.get(name, []), opts.memory)
                 if r.code != 0:
                     broken.add(key)
                     failed = True
@@ -244,23 +297,44 @@ def main():
         return statistics.median(getattr(r, clock) for r in rs)
 
     md = opts.markdown
-    headers = ["benchmark", "weft (s)", "python (s)", "lua (s)", "weft/python", "weft/lua"]
+    headers = ["benchmark", "weft (s)", "python (s)", "lua (s)"] + \
+        (["luajit -joff (s)"] if luajit else []) + ["weft/python", "weft/lua"] + \
+        (["weft/luajit"] if luajit else [])
     for clock, title in (("wall", f"Wall time, median of {opts.rounds} runs"),
                          ("cpu", f"CPU time (user+sys), median of {opts.rounds} runs")):
-        rows, rp, rl = [], [], []
+        rows, rp, rl, rj = [], [], [], []
         for name in names:
             w, p, l = med(name, "weft", clock), med(name, "python", clock), med(name, "lua", clock)
+            j = med(name, "luajit", clock) if luajit else None
             a = w / p if w and p else None
             b = w / l if w and l else None
+            c = w / j if w and j else None
             if a:
                 rp.append(a)
             if b:
                 rl.append(b)
+            if c:
+                rj.append(c)
             label = name + (" (MISMATCH)" if results[name].get("mismatch") else "")
-            rows.append([label, fmt_s(w), fmt_s(p), fmt_s(l), fmt_r(a), fmt_r(b)])
-        rows.append(["geometric mean", "", "", "", fmt_r(geomean(rp) if rp else None),
-                     fmt_r(geomean(rl) if rl else None)])
+            rows.append([label, fmt_s(w), fmt_s(p), fmt_s(l)] + ([fmt_s(j)] if luajit else []) +
+                        [fmt_r(a), fmt_r(b)] + ([fmt_r(c)] if luajit else []))
+        rows.append(["geometric mean", "", "", ""] + ([""] if luajit else []) +
+                    [fmt_r(geomean(rp) if rp else None), fmt_r(geomean(rl) if rl else None)] +
+                    ([fmt_r(geomean(rj) if rj else None)] if luajit else []))
         print_table(title, rows, headers, md)
+
+    if opts.memory:
+        keys = [k for k, _, _ in interps]
+        rows, ratios = [], []
+        for name in names:
+            vals = {k: med(name, k, "rss_mb") for k in keys}
+            r = vals["weft"] / vals["python"] if vals.get("weft") and vals.get("python") else None
+            if r:
+                ratios.append(r)
+            rows.append([name] + [fmt_mb(vals[k]) for k in keys] + [fmt_r(r)])
+        rows.append(["geometric mean"] + [""] * len(keys) + [fmt_r(geomean(ratios) if ratios else None)])
+        print_table(f"Peak resident memory (MB, median of {opts.rounds} runs)", rows,
+                    ["benchmark"] + [f"{k} (MB)" for k in keys] + ["weft/python"], md)
 
     if baseline:
         rows, ov = [], []
@@ -287,7 +361,9 @@ def main():
           f"{load_before[0]:.2f} before, {load_after[0]:.2f} after", end=nl)
     print(f"Versions: {version_of([weft, '--version'])} ({weft}); "
           f"{version_of([python, '--version'])}; {version_of([lua, '-v'])}", end=nl)
-    print(f"Rounds: {opts.rounds}, alternating weft/python/lua"
+    if luajit:
+        print(f"LuaJIT: {version_of([luajit, '-v'])}, run with -joff (interpreter only)", end=nl)
+    print(f"Rounds: {opts.rounds}, alternating weft/python/lua" + ("/luajit" if luajit else "")
           + ("/weft-baseline" if baseline else ""))
     if failed:
         print("\n!!! SOME BENCHMARKS FAILED OR PRODUCED MISMATCHED OUTPUT (see stderr)")
