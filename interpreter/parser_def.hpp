@@ -1155,6 +1155,99 @@ x3::rule<simple_class, ast::Stmt> const simple_stmt = "statement";
 x3::rule<assign_tail_class, AssignTail> const assign_tail = "assignment";
 x3::rule<program_class, ast::Program> const program = "program";
 
+// ---- f-strings
+
+// f"..." -> ast::FString (as an ast::Expr). Literal text is decoded like a
+// string's; each `{field}` is parsed in place by the expression grammar, so
+// its node positions, and its syntax errors, are real positions inside the
+// string. A field counts one nesting level (f-strings nest through fields)
+// and newlines inside it do not end statements.
+struct fstring_parser : x3::parser<fstring_parser> {
+  using attribute_type = ast::Expr;
+  static bool const has_attribute = true;
+  template <typename It, typename Ctx, typename RCtx, typename Attr>
+  bool parse(It& first, It const& last, Ctx const& ctx, RCtx& rctx,
+             Attr& attr) const {
+    x3::skip_over(first, last, ctx);
+    if (last - first < 2 || first[0] != 'f' || first[1] != '"') return false;
+    const char* open = first + 1;
+    const char* p = open + 1;
+    ast::FString fs;
+    set_pos(fs, ctx, first);
+    ast::FStringPart lit;
+    auto flush = [&] {
+      if (!lit.text.empty()) fs.parts.push_back(std::move(lit));
+      lit = ast::FStringPart{};
+    };
+    for (;;) {
+      if (p == last) throw SyntaxFailure{first, "unterminated f-string"};
+      char c = *p;
+      if (c == '"') {
+        ++p;
+        break;
+      }
+      if (c == '{' && !(p + 1 != last && p[1] == '{')) {
+        flush();
+        p = field(p, last, ctx, rctx, fs);
+        continue;
+      }
+      if (lit.line == 0) set_pos(lit, ctx, p);
+      if (c == '\\') {
+        p = decode_escape(p, last, open, lit.text);
+      } else if (c == '{' || c == '}') {
+        if (c == '}' && !(p + 1 != last && p[1] == '}'))
+          throw SyntaxFailure{p, "single '}' in an f-string (write '}}' for a literal brace)"};
+        lit.text += c;
+        p += 2;
+      } else {
+        int n = utf8_len(p, last);
+        if (n == 0) throw SyntaxFailure{p, "invalid UTF-8 in string literal"};
+        lit.text.append(p, std::size_t(n));
+        p += n;
+      }
+    }
+    flush();
+    first = p;
+    x3::traits::move_to(ast::Expr(x3::forward_ast<ast::FString>(std::move(fs))), attr);
+    return true;
+  }
+
+  // Parses the field `{expr!conv:spec}` at `brace`; returns the position
+  // after its '}'.
+  template <typename Ctx, typename RCtx>
+  const char* field(const char* brace, const char* last, Ctx const& ctx,
+                    RCtx& rctx, ast::FString& fs) const {
+    ParseState& st = state_of(ctx);
+    DepthGuard guard(st, brace);
+    NewlineScope nl(st, false);
+    ast::FStringPart part;
+    part.is_field = true;
+    const char* e = brace + 1;
+    set_pos(part, ctx, skip_ws(e, last));
+    if (!expr.parse(e, last, ctx, rctx, part.expr))
+      fail_at(brace + 1, last, "expected an expression inside '{}' in the f-string");
+    e = skip_ws(e, last);
+    if (e != last && *e == '!') {
+      if (last - e < 2 || (e[1] != 'r' && e[1] != 's'))
+        throw SyntaxFailure{e, "expected 'r' or 's' after '!' in an f-string field"};
+      part.conv = e[1];
+      e += 2;
+    }
+    if (e != last && *e == ':') {
+      const char* spec = ++e;
+      while (e != last && *e != '}' && *e != '{' && *e != '"' && *e != '\n') ++e;
+      if (e != last && *e == '{')
+        throw SyntaxFailure{e, "nested '{...}' in a format spec is not supported in f-strings"};
+      part.text.assign(spec, e);
+    }
+    if (e == last || *e != '}')
+      fail_at(e, last, "expected '}' to close the f-string field opened at " + st.pos_str(brace));
+    fs.parts.push_back(std::move(part));
+    return e + 1;
+  }
+};
+inline fstring_parser const fstring_p{};
+
 // ---- tokens
 
 // An operator character not followed by '=' (so `+` is not taken from `+=`).
@@ -1207,7 +1300,7 @@ auto const index_op_def = located[delimited('[', ']')[expect_expr[expr]][act::se
 auto const field_op_def =
     lit('.') >> expect("expected a field name after '.'")[name_p][act::set_name_field];
 
-auto const primary_def = number_p | string_p | bool_lit | nil_lit | fn_lit |
+auto const primary_def = number_p | string_p | fstring_p | bool_lit | nil_lit | fn_lit |
                          name_p | delimited('(', ')')[expect_expr[expr]] |
                          list_lit | map_lit;
 auto const bool_lit_def =

@@ -145,6 +145,20 @@ struct ExprDump {
   std::string operator()(const ast::FnLit& f) const {
     return "(fn (" + join_names(f.params) + ") " + dump(f.body) + ")";
   }
+  std::string operator()(const ast::FString& f) const {
+    std::string r = "(f";
+    for (const auto& part : f.parts) {
+      if (!part.is_field) {
+        r += " \"" + part.text + "\"";
+        continue;
+      }
+      r += " {" + dump(part.expr);
+      if (part.conv) (r += '!') += part.conv;
+      if (!part.text.empty()) r += ":" + part.text;
+      r += "}";
+    }
+    return r + ")";
+  }
 };
 
 std::string dump(const ast::Expr& e) { return boost::apply_visitor(ExprDump{}, e); }
@@ -264,7 +278,7 @@ TEST_CASE("parser: empty programs, comments and semicolons", "[parser]") {
   CHECK(P("# c1\n# c2\n") == "");
   CHECK(P(";;;") == "");
   CHECK(P("1; 2;; 3") == "1; 2; 3");
-  CHECK(P("1 2\n3") == "1; 2; 3");
+  CHECK(P("1\n2\n3") == "1; 2; 3");
   CHECK(P("let x = 1 # trailing comment\nx") == "let x = 1; x");
   CHECK(P("x = 1 #c\r\ny = 2\r\n") == "x = 1; y = 2");
   CHECK(P("if x { ; a; ; b ; }") == "if x {a; b}");
@@ -645,11 +659,11 @@ TEST_CASE("parser: error messages", "[parser]") {
   CHECK(E(")") == "1:1: unexpected ')'");
   CHECK(E("x }") == "1:3: unexpected '}'");
   CHECK(E("else {}") == "1:1: unexpected 'else'");
-  CHECK(E("x = 1 = 2") == "1:7: unexpected '='");
+  CHECK(E("x = 1 = 2") == "1:7: expected a newline or ';' after the statement");
   CHECK(E("a < b < c") == "1:7: comparisons cannot be chained (use 'and')");
   CHECK(E("a == b != c") == "1:8: comparisons cannot be chained (use 'and')");
   CHECK(E("a in b in c") == "1:8: comparisons cannot be chained (use 'and')");
-  CHECK(P("a in b inner") == "(a in b); inner");
+  CHECK(P("a in b\ninner") == "(a in b); inner");
   CHECK(E("{1.5: 2}") == "1:2: expected a map key (a name, string or integer) or '}'");
   CHECK(E("{true: 1}") == "1:2: expected a map key (a name, string or integer) or '}'");
   CHECK(E("[,]") == "1:2: expected an expression or ']'");
