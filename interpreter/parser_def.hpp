@@ -641,7 +641,7 @@ inline void check_separator(ParseState const& st, ast::Stmt const& stmt,
     throw SyntaxFailure{p, std::move(bad)};
   // `"""abc"""` reads as `""`, `"abc"`, `""`: name the real mistake.
   if (*p == '"' && p == end && end - begin >= 2 && end[-1] == '"' && end[-2] == '"')
-    throw SyntaxFailure{begin, "Weft has no triple-quoted strings: a \"...\" "
+    throw SyntaxFailure{end - 2, "Weft has no triple-quoted strings: a \"...\" "
                                "string may span lines"};
   const ast::Name* word = nullptr;
   if (auto* es = boost::get<ast::ExprStmt>(&v)) word = boost::get<ast::Name>(&es->expr);
