@@ -926,3 +926,60 @@ TEST_CASE("parser: random bytes never crash", "[parser][fuzz]") {
     parse_program(std::string_view(sample).substr(0, i), prog, err);
   }
 }
+
+TEST_CASE("parser: newlines end statements (0.2)", "[parser]") {
+  CHECK(P("a\n+ b") == "ERROR 2:1: a line cannot start with '+': to continue the expression "
+                        "of the line before, end that line with the operator");
+  CHECK(P("a +\nb") == "(a + b)");
+  CHECK(P("a\n-b") == "a; (neg b)");
+  CHECK(P("f\n(1)") == "f; 1");
+  CHECK(P("f(1,\n2)") == "(post f (call 1 2))");
+  CHECK(P("(a\n+ b)") == "(a + b)");
+  CHECK(P("[a\n, b]") == "[a b]");
+  CHECK(P("x.\ny") == "(post x .y)");
+  CHECK(P("x =\n1") == "x = 1");
+  CHECK(P("fn f() {\nreturn\nx\n}") == "fn f() {return; x}");
+  CHECK(P("fn f() { return x }") == "fn f() {return x}");
+  CHECK(P("if a {} b") == "if a {}; b");
+  CHECK(P("if a {\n}\nelse\n{\n}") == "if a {} else {}");
+  CHECK(P("f(fn() {\na\n-b\n})") == "(post f (call (fn () {a; (neg b)})))");
+  CHECK(E("let x = 1 2") == "1:11: expected a newline or ';' after the statement");
+  CHECK(E("let m = {} x") == "1:12: expected a newline or ';' after the statement");
+  CHECK(E("a < b\n< c") == "2:1: a line cannot start with '<': to continue the expression "
+                           "of the line before, end that line with the operator");
+  CHECK(E("print total") == "1:7: expected a newline or ';' after the statement; "
+                            "did you mean print(total)?");
+  CHECK(E("var x = 1") == "1:1: 'var' is not Weft: declare variables with 'let' (let x = 1)");
+  CHECK(P("var = 1") == "var = 1");
+  CHECK(E("a || b") == "1:3: Weft spells '||' as 'or'");
+  CHECK(E("x = \"\"\"a\"\"\"") == "1:5: Weft has no triple-quoted strings: a \"...\" string may span lines");
+  CHECK(P("\xEF\xBB\xBFx") == "x");
+  CHECK(E("\xEF\xBB\xBF" "1 2") == "1:3: expected a newline or ';' after the statement");
+  CHECK(E("let finally = 1") == "1:5: expected a variable name after 'let'");
+}
+
+TEST_CASE("parser: f-strings", "[parser]") {
+  CHECK(P("f\"a{x}b\"") == "(f \"a\" {x} \"b\")");
+  CHECK(P("f\"{x!r:>5} {{}}\"") == "(f {x!r:>5} \" {}\")");
+  CHECK(P("f\"{m[\"k\"]}\"") == "(f {(post m [\"k\"])})");
+  CHECK(P("f\"{f\"{x}\"}\"") == "(f {(f {x})})");
+  CHECK(P("f\"\\x41\"") == "(f \"A\")");
+  CHECK(P("f\"\"") == "(f)");
+  CHECK(E("f\"{x + }\"") == "1:8: expected an expression after '+'");
+  CHECK(E("f\"{}\"") == "1:4: expected an expression inside '{}' in the f-string");
+  CHECK(E("f\"}\"") == "1:3: single '}' in an f-string (write '}}' for a literal brace)");
+  // The expression's nodes carry their real positions in the file.
+  ast::Program p = parse_ok("\n  f\"ab{ xy }\"");
+  auto& fs = boost::get<x3::forward_ast<ast::FString>>(
+                 boost::get<ast::ExprStmt>(p.stmts[0]).expr).get();
+  REQUIRE(fs.parts.size() == 2);
+  auto& n = boost::get<ast::Name>(fs.parts[1].expr);
+  CHECK(n.line == 2);
+  CHECK(n.col == 9);
+  // f-strings nested in fields count towards the nesting limit.
+  std::string deep;
+  for (int i = 0; i < 300; ++i) deep += "f\"{";
+  deep += "x";
+  for (int i = 0; i < 300; ++i) deep += "}\"";
+  CHECK(E(deep).find("too deeply nested") != std::string::npos);
+}
