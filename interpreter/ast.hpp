@@ -62,12 +62,14 @@ struct Postfix;    // primary followed by calls, indexing, field access
 struct ListLit;
 struct MapLit;
 struct FnLit;
+struct FString;    // f"..."
 
 using Expr = x3::variant<NilLit, BoolLit, IntLit, FloatLit, StrLit, Name,
                          x3::forward_ast<Unary>, x3::forward_ast<Chain>,
                          x3::forward_ast<Compare>, x3::forward_ast<Logical>,
                          x3::forward_ast<Postfix>, x3::forward_ast<ListLit>,
-                         x3::forward_ast<MapLit>, x3::forward_ast<FnLit>>;
+                         x3::forward_ast<MapLit>, x3::forward_ast<FnLit>,
+                         x3::forward_ast<FString>>;
 
 enum class UnaryOp { Neg, Not };
 struct Unary : Node {
@@ -145,6 +147,13 @@ struct FnLit : Node {
   std::vector<Name> params;
   Block body;
 };
+
+// f"..." — literal parts and {expr!conv:spec} fields, in order. A literal
+// part has its escapes decoded and `{{`/`}}` unescaped; a field's position
+// is its expression's, which is a real position inside the string.
+struct FStringPart : Node { bool is_field = false; std::string text; /* literal, or spec */
+                            char conv = 0; /* 0, 'r', 's' */ Expr expr; };
+struct FString : Node { std::vector<FStringPart> parts; };
 
 // ----------------------------------------------------------------- statements
 

@@ -891,6 +891,38 @@ class Compiler {
     at(f);
     emit_closure(p);
   }
+
+  // Stopgap until f-strings get their own instructions (branch `lang`):
+  // f"a {x!r:>5} {{b}}" compiles to format("a {!r:>5} {{b}}", x), calling
+  // the global built-in `format` with a template rebuilt from the parts.
+  void expr_node(const x3::forward_ast<ast::FString>& ff) {
+    const ast::FString& f = ff.get();
+    std::string tpl;
+    std::size_t fields = 0;
+    for (const auto& part : f.parts) {
+      if (!part.is_field) {
+        for (char c : part.text) {
+          tpl += c;
+          if (c == '{' || c == '}') tpl += c;
+        }
+        continue;
+      }
+      ++fields;
+      tpl += '{';
+      if (part.conv) (tpl += '!') += part.conv;
+      if (!part.text.empty()) (tpl += ':') += part.text;
+      tpl += '}';
+    }
+    if (fields > 254) fail(f, "too many fields in an f-string (limit 254)");
+    at(f);
+    emit_op16(Op::GET_GLOBAL, global_slot("format"), 1);
+    emit_op16(Op::CONST, str_constant(tpl), 1);
+    for (const auto& part : f.parts)
+      if (part.is_field) expr(part.expr);
+    at(f);
+    emit(Op::CALL, -static_cast<int>(fields + 1));
+    emit_u8(static_cast<std::uint8_t>(fields + 1));
+  }
 };
 
 }  // namespace

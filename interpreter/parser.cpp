@@ -35,6 +35,9 @@ bool parse_program(std::string_view source, ast::Program& out,
   using namespace parser;
   const char* first = source.data();
   const char* const last = first + source.size();
+  // A UTF-8 byte-order mark at the very start is skipped; line 1's columns
+  // count from after it, as an editor shows them.
+  if (source.size() >= 3 && source.substr(0, 3) == "\xEF\xBB\xBF") first += 3;
   ParseState state(first, last);
   state.stack_floor = stack_floor();
   auto fail = [&](const char* where, std::string message) {

@@ -58,6 +58,11 @@ struct ParseState {
   int depth = 0;                         // current nesting depth
   const char* stack_floor = nullptr;     // do not recurse below this address
   std::vector<const char*> starts;       // see located_directive
+  // Whether a newline ends a statement in the innermost context: true in
+  // the program and in blocks, false inside `( )`, `[ ]`, map literals and
+  // f-string fields (SPEC 0.2 section 2). delimited_directive pushes and
+  // pops it; same_line_p and the statement separator check read it.
+  std::vector<bool> newline_ends{true};
 
   ParseState(const char* b, const char* e) : begin(b), end(e) {
     line_starts.push_back(b);
@@ -124,7 +129,7 @@ inline bool is_keyword(const char* b, const char* e) {
   static constexpr const char* kKeywords[] = {
       "let",   "fn",       "return", "if",   "else",  "while", "for",
       "in",    "break",    "continue", "true", "false", "nil",  "and",
-      "or",    "not",      "try",    "catch", "throw"};
+      "or",    "not",      "try",    "catch", "finally", "throw"};
   std::string_view w(b, std::size_t(e - b));
   for (const char* k : kKeywords)
     if (w == k) return true;
@@ -175,6 +180,12 @@ inline void append_utf8(std::string& out, std::uint32_t cp) {
 inline std::string bad_char_message(const char* p, const char* end) {
   if (p == end) return {};
   char c = *p;
+  // Operators other languages spell differently: name the Weft spelling.
+  bool two = end - p >= 2;
+  if (c == '!' && !(two && p[1] == '='))
+    return "Weft spells '!' as 'not' (write 'not x')";
+  if (c == '&' && two && p[1] == '&') return "Weft spells '&&' as 'and'";
+  if (c == '|' && two && p[1] == '|') return "Weft spells '||' as 'or'";
   if (is_ident_char(c) || c == '"' || is_op_char(c)) return {};
   switch (c) {
     case '(': case ')': case '[': case ']': case '{': case '}':
@@ -423,6 +434,64 @@ struct number_parser : x3::parser<number_parser<IntOnly>> {
 inline number_parser<false> const number_p{};
 inline number_parser<true> const int_key_p{};
 
+// Decodes the escape sequence at `esc` (which points at the backslash) of a
+// string or f-string opened at `open`, appends the bytes to `out` and
+// returns the position after it. `\xHH` is limited to ASCII (below 0x80)
+// so that every string literal stays valid UTF-8; `\u{...}` writes any
+// other character.
+inline const char* decode_escape(const char* esc, const char* last,
+                                 const char* open, std::string& out) {
+  const char* p = esc + 1;
+  if (p == last) throw SyntaxFailure{open, "unterminated string"};
+  switch (*p) {
+    case 'n': out += '\n'; return p + 1;
+    case 't': out += '\t'; return p + 1;
+    case 'r': out += '\r'; return p + 1;
+    case '\\': out += '\\'; return p + 1;
+    case '"': out += '"'; return p + 1;
+    case '0': out += '\0'; return p + 1;
+    case 'x': {
+      if (last - p < 3 || !is_hex(p[1]) || !is_hex(p[2]))
+        throw SyntaxFailure{esc, "invalid \\x escape (expected two hex digits, as in \\x41)"};
+      auto hex = [](char h) {
+        return is_digit(h) ? unsigned(h - '0') : unsigned((h | 0x20) - 'a' + 10);
+      };
+      unsigned v = hex(p[1]) * 16 + hex(p[2]);
+      if (v >= 0x80)
+        throw SyntaxFailure{esc, "\\x escapes must be below \\x80 (use \\u{...} for other characters)"};
+      out += char(v);
+      return p + 3;
+    }
+    case 'u': {
+      ++p;
+      if (p == last || *p != '{')
+        throw SyntaxFailure{esc, "expected '{' after '\\u' (write \\u{1F600})"};
+      ++p;
+      std::uint32_t cp = 0;
+      int n = 0;
+      while (p != last && is_hex(*p) && n < 7) {
+        cp = cp * 16 + (is_digit(*p) ? unsigned(*p - '0')
+                                     : unsigned((*p | 0x20) - 'a' + 10));
+        ++p;
+        ++n;
+      }
+      if (n == 0 || n > 6 || p == last || *p != '}')
+        throw SyntaxFailure{esc, "invalid \\u{...} escape (expected 1 to 6 hex digits and '}')"};
+      ++p;
+      if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        throw SyntaxFailure{esc, "invalid Unicode code point in \\u{...} escape"};
+      append_utf8(out, cp);
+      return p;
+    }
+    default: {
+      unsigned char u = static_cast<unsigned char>(*p);
+      if (u >= 0x21 && u < 0x7F)
+        throw SyntaxFailure{esc, std::string("invalid escape sequence '\\") + *p + "'"};
+      throw SyntaxFailure{esc, "invalid escape sequence"};
+    }
+  }
+}
+
 // "..." -> ast::StrLit with escapes decoded.
 struct string_parser : x3::parser<string_parser> {
   using attribute_type = ast::StrLit;
@@ -445,43 +514,8 @@ struct string_parser : x3::parser<string_parser> {
         break;
       }
       if (c == '\\') {
-        const char* esc = p++;
-        if (p == last) throw SyntaxFailure{open, "unterminated string"};
-        switch (*p) {
-          case 'n': out += '\n'; ++p; continue;
-          case 't': out += '\t'; ++p; continue;
-          case 'r': out += '\r'; ++p; continue;
-          case '\\': out += '\\'; ++p; continue;
-          case '"': out += '"'; ++p; continue;
-          case '0': out += '\0'; ++p; continue;
-          case 'u': {
-            ++p;
-            if (p == last || *p != '{')
-              throw SyntaxFailure{esc, "expected '{' after '\\u' (write \\u{1F600})"};
-            ++p;
-            std::uint32_t cp = 0;
-            int n = 0;
-            while (p != last && is_hex(*p) && n < 7) {
-              cp = cp * 16 + (is_digit(*p) ? unsigned(*p - '0')
-                                           : unsigned((*p | 0x20) - 'a' + 10));
-              ++p;
-              ++n;
-            }
-            if (n == 0 || n > 6 || p == last || *p != '}')
-              throw SyntaxFailure{esc, "invalid \\u{...} escape (expected 1 to 6 hex digits and '}')"};
-            ++p;
-            if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-              throw SyntaxFailure{esc, "invalid Unicode code point in \\u{...} escape"};
-            append_utf8(out, cp);
-            continue;
-          }
-          default: {
-            unsigned char u = static_cast<unsigned char>(*p);
-            if (u >= 0x21 && u < 0x7F)
-              throw SyntaxFailure{esc, std::string("invalid escape sequence '\\") + *p + "'"};
-            throw SyntaxFailure{esc, "invalid escape sequence"};
-          }
-        }
+        p = decode_escape(p, last, open, out);
+        continue;
       }
       int n = utf8_len(p, last);
       if (n == 0) throw SyntaxFailure{p, "invalid UTF-8 in string literal"};
@@ -495,14 +529,163 @@ struct string_parser : x3::parser<string_parser> {
 };
 inline string_parser const string_p{};
 
+// ------------------------------------------------------ newlines (SPEC 2)
+
+// True if a newline separates the token starting at `tok` from the token
+// before it. Comments run to the end of their line, so only blanks can
+// stand between the last newline and `tok`: looking back over blanks finds
+// it, whatever the parser skipped before.
+inline bool newline_before(ParseState const& st, const char* tok) {
+  while (tok != st.begin && (tok[-1] == ' ' || tok[-1] == '\t' ||
+                             tok[-1] == '\r' || tok[-1] == '\v' ||
+                             tok[-1] == '\f'))
+    --tok;
+  return tok != st.begin && tok[-1] == '\n';
+}
+
+// Placed before every binary, postfix and assignment operator: fails when
+// newlines end statements here and the operator starts a new line, so
+// `a⏎+ b` is two statements while `a +⏎b` is one (as in Go).
+struct same_line_parser : x3::parser<same_line_parser> {
+  using attribute_type = x3::unused_type;
+  static bool const has_attribute = false;
+  template <typename It, typename Ctx, typename RCtx, typename Attr>
+  bool parse(It& first, It const& last, Ctx const& ctx, RCtx&, Attr&) const {
+    ParseState const& st = state_of(ctx);
+    if (!st.newline_ends.back()) return true;
+    return !newline_before(st, skip_ws(first, last));
+  }
+};
+inline same_line_parser const same_line_p{};
+
+// Pushes a newline context for the lifetime of a scope.
+struct NewlineScope {
+  ParseState& st;
+  NewlineScope(ParseState& s, bool ends) : st(s) { st.newline_ends.push_back(ends); }
+  ~NewlineScope() { st.newline_ends.pop_back(); }
+  NewlineScope(NewlineScope const&) = delete;
+  NewlineScope& operator=(NewlineScope const&) = delete;
+};
+
+// The binary operator (or '.', '=') at p, if there is one, for the
+// message about a line that starts with an operator; else "".
+inline std::string leading_operator(const char* p, const char* end) {
+  if (p == end) return {};
+  auto word = [&](std::string_view w) {
+    return std::size_t(end - p) >= w.size() && std::string_view(p, w.size()) == w &&
+           (p + w.size() == end || !is_ident_char(p[w.size()]));
+  };
+  for (std::string_view w : {"and", "or", "in"})
+    if (word(w)) return std::string(w);
+  if (*p == '!' && !(end - p >= 2 && p[1] == '=')) return {};  // '!' has its own hint
+  if (*p == '-') return {};  // unary minus starts an expression
+  if (is_op_char(*p) || *p == '.') {
+    const char* e = p + 1;
+    while (e != end && is_op_char(*e) && e - p < 3) ++e;
+    return std::string(p, e);
+  }
+  return {};
+}
+
+// After the statements of a block or program: a token that could only
+// continue an expression, at the start of a line, gets a message that says
+// how to continue a line in Weft.
+struct line_start_parser : x3::parser<line_start_parser> {
+  using attribute_type = x3::unused_type;
+  static bool const has_attribute = false;
+  template <typename It, typename Ctx, typename RCtx, typename Attr>
+  bool parse(It& first, It const& last, Ctx const& ctx, RCtx&, Attr&) const {
+    const char* p = skip_ws(first, last);
+    if (!newline_before(state_of(ctx), p)) return true;
+    std::string op = leading_operator(p, last);
+    if (op.empty()) return true;
+    throw SyntaxFailure{p, "a line cannot start with '" + op +
+                               "': to continue the expression of the line "
+                               "before, end that line with the operator"};
+  }
+};
+inline line_start_parser const line_start_p{};
+
+// The rest of the line from p (without a trailing comment), for hints.
+inline std::string rest_of_line(const char* p, const char* end) {
+  const char* e = p;
+  bool in_str = false;
+  while (e != end && *e != '\n' && (in_str || (*e != '#' && *e != ';'))) {
+    if (*e == '"') in_str = !in_str;
+    if (*e == '\\' && e + 1 != end && e[1] != '\n') ++e;
+    ++e;
+  }
+  while (e != p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) --e;
+  return std::string(p, e);
+}
+
+// Checks what follows a statement (SPEC 2): a newline, ';', the '}' that
+// closes the block, or the end of input. A statement that ends with a
+// block's '}' (`if`, `while`, `for`, `fn`, `try`) may be followed by another
+// on the same line. Otherwise the error names the recognisable mistakes:
+// spellings from other languages and `print x` for `print(x)`.
+inline void check_separator(ParseState const& st, ast::Stmt const& stmt,
+                            const char* begin, const char* end) {
+  const char* p = end;
+  while (p != st.end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\v' ||
+                         *p == '\f'))
+    ++p;
+  if (p == st.end || *p == '\n' || *p == '#' || *p == ';' || *p == '}') return;
+  auto const& v = stmt.get();
+  if (boost::get<ast::IfStmt>(&v) || boost::get<ast::WhileStmt>(&v) ||
+      boost::get<ast::ForStmt>(&v) || boost::get<ast::FnStmt>(&v) ||
+      boost::get<ast::TryStmt>(&v))
+    return;
+  std::string msg = "expected a newline or ';' after the statement";
+  if (std::string bad = bad_char_message(p, st.end); !bad.empty())
+    throw SyntaxFailure{p, std::move(bad)};
+  // `"""abc"""` reads as `""`, `"abc"`, `""`: name the real mistake.
+  if (*p == '"' && p == end && end - begin >= 2 && end[-1] == '"' && end[-2] == '"')
+    throw SyntaxFailure{end - 2, "Weft has no triple-quoted strings: a \"...\" "
+                               "string may span lines"};
+  const ast::Name* word = nullptr;
+  if (auto* es = boost::get<ast::ExprStmt>(&v)) word = boost::get<ast::Name>(&es->expr);
+  bool starts_expr = is_ident_start(*p) || is_digit(*p) || *p == '"';
+  if (word && starts_expr && is_ident_start(*begin)) {
+    const std::string& w = word->name;
+    std::string rest = rest_of_line(p, st.end);
+    if (w == "elif" || w == "elseif")
+      throw SyntaxFailure{begin, "'" + w + "' is not Weft: write 'else if'"};
+    if (w == "var" || w == "const")
+      throw SyntaxFailure{begin, "'" + w + "' is not Weft: declare variables with 'let' (let " + rest + ")"};
+    if (w == "def" || w == "function")
+      throw SyntaxFailure{begin, "'" + w + "' is not Weft: define functions with 'fn'"};
+    if (w == "class")
+      throw SyntaxFailure{begin, "Weft has no classes: use a map of closures (docs/language.md)"};
+    if (w == "import") {
+      const char* e = p;
+      std::string arg;
+      if (*p == '"') {
+        ++e;
+        while (e != st.end && *e != '"' && *e != '\n') ++e;
+        arg = std::string(p, e) + "\"";
+      } else {
+        while (e != st.end && (is_ident_char(*e) || *e == '/' || *e == '.')) ++e;
+        arg = "\"" + std::string(p, e) + "\"";
+      }
+      throw SyntaxFailure{begin, "import is a function in Weft: did you mean import(" + arg + ")?"};
+    }
+    if (!rest.empty() && rest.size() <= 60)
+      msg += "; did you mean " + w + "(" + rest + ")?";
+  }
+  throw SyntaxFailure{p, std::move(msg)};
+}
+
 // Succeeds unless another comparison operator follows: `a < b < c` is
 // an error (comparisons do not chain).
 struct no_chain_parser : x3::parser<no_chain_parser> {
   using attribute_type = x3::unused_type;
   static bool const has_attribute = false;
   template <typename It, typename Ctx, typename RCtx, typename Attr>
-  bool parse(It& first, It const& last, Ctx const&, RCtx&, Attr&) const {
+  bool parse(It& first, It const& last, Ctx const& ctx, RCtx&, Attr&) const {
     const char* p = skip_ws(first, last);
+    ParseState const& st = state_of(ctx);
+    if (st.newline_ends.back() && newline_before(st, p)) return true;
     std::size_t n = std::size_t(last - p);
     bool cmp = false;
     if (n >= 2 && (std::string_view(p, 2) == "==" || std::string_view(p, 2) == "!="))
@@ -573,6 +756,8 @@ struct delimited_directive
     const char* opener = first;
     ParseState& st = state_of(ctx);
     DepthGuard guard(st, opener);
+    // Newlines end statements in a block, not inside brackets or a map.
+    NewlineScope nl(st, what && std::string_view(what) == "block");
     ++first;
     bool ok = this->subject.parse(first, last, ctx, rctx, attr);
     x3::skip_over(first, last, ctx);
@@ -901,7 +1086,13 @@ struct fn_lit_class : annotate_position {};
 struct params_class;
 struct block_class : annotate_position {};
 struct stmts_class;
-struct stmt_class;
+// Every statement is followed by a separator check (check_separator).
+struct stmt_class {
+  template <typename T, typename It, typename Ctx>
+  void on_success(It const& first, It const& last, T& node, Ctx const& ctx) const {
+    check_separator(state_of(ctx), node, first, last);
+  }
+};
 struct let_class : annotate_position {};
 struct fn_stmt_class : annotate_position {};
 struct if_class : annotate_position {};
@@ -964,6 +1155,99 @@ x3::rule<simple_class, ast::Stmt> const simple_stmt = "statement";
 x3::rule<assign_tail_class, AssignTail> const assign_tail = "assignment";
 x3::rule<program_class, ast::Program> const program = "program";
 
+// ---- f-strings
+
+// f"..." -> ast::FString (as an ast::Expr). Literal text is decoded like a
+// string's; each `{field}` is parsed in place by the expression grammar, so
+// its node positions, and its syntax errors, are real positions inside the
+// string. A field counts one nesting level (f-strings nest through fields)
+// and newlines inside it do not end statements.
+struct fstring_parser : x3::parser<fstring_parser> {
+  using attribute_type = ast::Expr;
+  static bool const has_attribute = true;
+  template <typename It, typename Ctx, typename RCtx, typename Attr>
+  bool parse(It& first, It const& last, Ctx const& ctx, RCtx& rctx,
+             Attr& attr) const {
+    x3::skip_over(first, last, ctx);
+    if (last - first < 2 || first[0] != 'f' || first[1] != '"') return false;
+    const char* open = first + 1;
+    const char* p = open + 1;
+    ast::FString fs;
+    set_pos(fs, ctx, first);
+    ast::FStringPart lit;
+    auto flush = [&] {
+      if (!lit.text.empty()) fs.parts.push_back(std::move(lit));
+      lit = ast::FStringPart{};
+    };
+    for (;;) {
+      if (p == last) throw SyntaxFailure{first, "unterminated f-string"};
+      char c = *p;
+      if (c == '"') {
+        ++p;
+        break;
+      }
+      if (c == '{' && !(p + 1 != last && p[1] == '{')) {
+        flush();
+        p = field(p, last, ctx, rctx, fs);
+        continue;
+      }
+      if (lit.line == 0) set_pos(lit, ctx, p);
+      if (c == '\\') {
+        p = decode_escape(p, last, open, lit.text);
+      } else if (c == '{' || c == '}') {
+        if (c == '}' && !(p + 1 != last && p[1] == '}'))
+          throw SyntaxFailure{p, "single '}' in an f-string (write '}}' for a literal brace)"};
+        lit.text += c;
+        p += 2;
+      } else {
+        int n = utf8_len(p, last);
+        if (n == 0) throw SyntaxFailure{p, "invalid UTF-8 in string literal"};
+        lit.text.append(p, std::size_t(n));
+        p += n;
+      }
+    }
+    flush();
+    first = p;
+    x3::traits::move_to(ast::Expr(x3::forward_ast<ast::FString>(std::move(fs))), attr);
+    return true;
+  }
+
+  // Parses the field `{expr!conv:spec}` at `brace`; returns the position
+  // after its '}'.
+  template <typename Ctx, typename RCtx>
+  const char* field(const char* brace, const char* last, Ctx const& ctx,
+                    RCtx& rctx, ast::FString& fs) const {
+    ParseState& st = state_of(ctx);
+    DepthGuard guard(st, brace);
+    NewlineScope nl(st, false);
+    ast::FStringPart part;
+    part.is_field = true;
+    const char* e = brace + 1;
+    set_pos(part, ctx, skip_ws(e, last));
+    if (!expr.parse(e, last, ctx, rctx, part.expr))
+      fail_at(brace + 1, last, "expected an expression inside '{}' in the f-string");
+    e = skip_ws(e, last);
+    if (e != last && *e == '!') {
+      if (last - e < 2 || (e[1] != 'r' && e[1] != 's'))
+        throw SyntaxFailure{e, "expected 'r' or 's' after '!' in an f-string field"};
+      part.conv = e[1];
+      e += 2;
+    }
+    if (e != last && *e == ':') {
+      const char* spec = ++e;
+      while (e != last && *e != '}' && *e != '{' && *e != '"' && *e != '\n') ++e;
+      if (e != last && *e == '{')
+        throw SyntaxFailure{e, "nested '{...}' in a format spec is not supported in f-strings"};
+      part.text.assign(spec, e);
+    }
+    if (e == last || *e != '}')
+      fail_at(e, last, "expected '}' to close the f-string field opened at " + st.pos_str(brace));
+    fs.parts.push_back(std::move(part));
+    return e + 1;
+  }
+};
+inline fstring_parser const fstring_p{};
+
 // ---- tokens
 
 // An operator character not followed by '=' (so `+` is not taken from `+=`).
@@ -982,21 +1266,21 @@ auto const expect_expr = expect("expected an expression after '{}'");
 // ---- expressions
 
 auto const expr_def =
-    located[(and_expr >> *(kw("or") >> expect_expr[and_expr]))[act::make_logical<false>{}]];
+    located[(and_expr >> *(same_line_p >> kw("or") >> expect_expr[and_expr]))[act::make_logical<false>{}]];
 auto const and_expr_def =
-    located[(not_expr >> *(kw("and") >> expect_expr[not_expr]))[act::make_logical<true>{}]];
+    located[(not_expr >> *(same_line_p >> kw("and") >> expect_expr[not_expr]))[act::make_logical<true>{}]];
 auto const not_expr_def = not_op | cmp_expr;
 auto const not_op_def =
     kw("not") >> attr(ast::UnaryOp::Not) >> nest_guard[expect_expr[not_expr]];
 auto const cmp_expr_def = (sum_expr >> -cmp_tail)[act::make_compare];
-auto const cmp_tail_def = (cmp_ops | kw("in") >> attr(ast::CmpOp::In)) >>
+auto const cmp_tail_def = same_line_p >> (cmp_ops | kw("in") >> attr(ast::CmpOp::In)) >>
                           expect_expr[sum_expr] >> no_chain_p;
 auto const sum_expr_def = located[(term_expr >> *sum_step)[act::make_chain]];
-auto const sum_step_def =
+auto const sum_step_def = same_line_p >>
     (op_no_eq('+') >> attr(ast::BinOp::Add) | op_no_eq('-') >> attr(ast::BinOp::Sub)) >>
     expect_expr[term_expr];
 auto const term_expr_def = located[(unary_expr >> *term_step)[act::make_chain]];
-auto const term_step_def =
+auto const term_step_def = same_line_p >>
     (lit("//") >> attr(ast::BinOp::FloorDiv) |
      op_no_eq('/') >> attr(ast::BinOp::Div) |
      op_no_eq('*') >> attr(ast::BinOp::Mul) |
@@ -1006,7 +1290,7 @@ auto const unary_expr_def = neg_expr | postfix_expr;
 auto const neg_expr_def =
     lit('-') >> attr(ast::UnaryOp::Neg) >> nest_guard[expect_expr[unary_expr]];
 auto const postfix_expr_def = located[(primary >> *post_op)[act::make_postfix]];
-auto const post_op_def = call_op | index_op | field_op;
+auto const post_op_def = same_line_p >> (call_op | index_op | field_op);
 auto const call_op_def = located[delimited('(', ')', nullptr,
     "expected an expression or ')'")[call_args][act::set_args]];
 auto const call_args_def =
@@ -1016,7 +1300,7 @@ auto const index_op_def = located[delimited('[', ']')[expect_expr[expr]][act::se
 auto const field_op_def =
     lit('.') >> expect("expected a field name after '.'")[name_p][act::set_name_field];
 
-auto const primary_def = number_p | string_p | bool_lit | nil_lit | fn_lit |
+auto const primary_def = number_p | string_p | fstring_p | bool_lit | nil_lit | fn_lit |
                          name_p | delimited('(', ')')[expect_expr[expr]] |
                          list_lit | map_lit;
 auto const bool_lit_def =
@@ -1044,7 +1328,7 @@ auto const params_def = delimited('(', ')', nullptr,
 // ---- statements
 
 auto const block_def = located[delimited('{', '}', "block")[stmts][act::set_block]];
-auto const stmts_def = *(*lit(';') >> stmt) >> *lit(';');
+auto const stmts_def = *(*lit(';') >> stmt) >> *lit(';') >> line_start_p;
 auto const stmt_def = let_stmt | fn_stmt | if_stmt | while_stmt | for_stmt |
                       break_stmt | continue_stmt | return_stmt | try_stmt |
                       throw_stmt | simple_stmt;
@@ -1069,7 +1353,8 @@ auto const for_stmt_def =
     expect_expr[expr] >> expect("expected '{' to start the block of 'for'")[block];
 auto const break_stmt_def = kw("break");
 auto const continue_stmt_def = kw("continue");
-auto const return_stmt_def = located[(kw("return") >> -expr)[act::set_value]];
+// `return` takes a value only from its own line: `return⏎x` returns nil.
+auto const return_stmt_def = located[(kw("return") >> -(same_line_p >> expr))[act::set_value]];
 auto const try_stmt_def =
     kw("try") >> expect("expected '{' to start the block of 'try'")[block] >>
     expect("expected 'catch' after the 'try' block")[kw("catch")] >>
@@ -1077,7 +1362,7 @@ auto const try_stmt_def =
     expect("expected '{' to start the block of 'catch'")[block];
 auto const throw_stmt_def = located[(kw("throw") >> expect_expr[expr])[act::set_value]];
 auto const simple_stmt_def = located[(expr >> -assign_tail)[act::make_simple_stmt]];
-auto const assign_tail_def =
+auto const assign_tail_def = same_line_p >>
     (op_no_eq('=') >> attr(ast::AssignOp::Set) |
      lit("+=") >> attr(ast::AssignOp::Add) |
      lit("-=") >> attr(ast::AssignOp::Sub) |

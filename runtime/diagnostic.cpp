@@ -16,6 +16,8 @@ std::string_view source_line(std::string_view source, int line) {
   if (end == std::string_view::npos) end = source.size();
   std::string_view s = source.substr(pos, end - pos);
   if (!s.empty() && s.back() == '\r') s.remove_suffix(1);
+  // The parser skips a byte-order mark and counts line 1's columns after it.
+  if (line == 1 && s.substr(0, 3) == "\xEF\xBB\xBF") s.remove_prefix(3);
   return s;
 }
 

@@ -145,6 +145,20 @@ struct ExprDump {
   std::string operator()(const ast::FnLit& f) const {
     return "(fn (" + join_names(f.params) + ") " + dump(f.body) + ")";
   }
+  std::string operator()(const ast::FString& f) const {
+    std::string r = "(f";
+    for (const auto& part : f.parts) {
+      if (!part.is_field) {
+        r += " \"" + part.text + "\"";
+        continue;
+      }
+      r += " {" + dump(part.expr);
+      if (part.conv) (r += '!') += part.conv;
+      if (!part.text.empty()) r += ":" + part.text;
+      r += "}";
+    }
+    return r + ")";
+  }
 };
 
 std::string dump(const ast::Expr& e) { return boost::apply_visitor(ExprDump{}, e); }
@@ -264,7 +278,7 @@ TEST_CASE("parser: empty programs, comments and semicolons", "[parser]") {
   CHECK(P("# c1\n# c2\n") == "");
   CHECK(P(";;;") == "");
   CHECK(P("1; 2;; 3") == "1; 2; 3");
-  CHECK(P("1 2\n3") == "1; 2; 3");
+  CHECK(P("1\n2\n3") == "1; 2; 3");
   CHECK(P("let x = 1 # trailing comment\nx") == "let x = 1; x");
   CHECK(P("x = 1 #c\r\ny = 2\r\n") == "x = 1; y = 2");
   CHECK(P("if x { ; a; ; b ; }") == "if x {a; b}");
@@ -645,11 +659,11 @@ TEST_CASE("parser: error messages", "[parser]") {
   CHECK(E(")") == "1:1: unexpected ')'");
   CHECK(E("x }") == "1:3: unexpected '}'");
   CHECK(E("else {}") == "1:1: unexpected 'else'");
-  CHECK(E("x = 1 = 2") == "1:7: unexpected '='");
+  CHECK(E("x = 1 = 2") == "1:7: expected a newline or ';' after the statement");
   CHECK(E("a < b < c") == "1:7: comparisons cannot be chained (use 'and')");
   CHECK(E("a == b != c") == "1:8: comparisons cannot be chained (use 'and')");
   CHECK(E("a in b in c") == "1:8: comparisons cannot be chained (use 'and')");
-  CHECK(P("a in b inner") == "(a in b); inner");
+  CHECK(P("a in b\ninner") == "(a in b); inner");
   CHECK(E("{1.5: 2}") == "1:2: expected a map key (a name, string or integer) or '}'");
   CHECK(E("{true: 1}") == "1:2: expected a map key (a name, string or integer) or '}'");
   CHECK(E("[,]") == "1:2: expected an expression or ']'");
@@ -911,4 +925,61 @@ TEST_CASE("parser: random bytes never crash", "[parser][fuzz]") {
     ParseError err;
     parse_program(std::string_view(sample).substr(0, i), prog, err);
   }
+}
+
+TEST_CASE("parser: newlines end statements (0.2)", "[parser]") {
+  CHECK(P("a\n+ b") == "ERROR 2:1: a line cannot start with '+': to continue the expression "
+                        "of the line before, end that line with the operator");
+  CHECK(P("a +\nb") == "(a + b)");
+  CHECK(P("a\n-b") == "a; (neg b)");
+  CHECK(P("f\n(1)") == "f; 1");
+  CHECK(P("f(1,\n2)") == "(post f (call 1 2))");
+  CHECK(P("(a\n+ b)") == "(a + b)");
+  CHECK(P("[a\n, b]") == "[a b]");
+  CHECK(P("x.\ny") == "(post x .y)");
+  CHECK(P("x =\n1") == "x = 1");
+  CHECK(P("fn f() {\nreturn\nx\n}") == "fn f() {return; x}");
+  CHECK(P("fn f() { return x }") == "fn f() {return x}");
+  CHECK(P("if a {} b") == "if a {}; b");
+  CHECK(P("if a {\n}\nelse\n{\n}") == "if a {} else {}");
+  CHECK(P("f(fn() {\na\n-b\n})") == "(post f (call (fn () {a; (neg b)})))");
+  CHECK(E("let x = 1 2") == "1:11: expected a newline or ';' after the statement");
+  CHECK(E("let m = {} x") == "1:12: expected a newline or ';' after the statement");
+  CHECK(E("a < b\n< c") == "2:1: a line cannot start with '<': to continue the expression "
+                           "of the line before, end that line with the operator");
+  CHECK(E("print total") == "1:7: expected a newline or ';' after the statement; "
+                            "did you mean print(total)?");
+  CHECK(E("var x = 1") == "1:1: 'var' is not Weft: declare variables with 'let' (let x = 1)");
+  CHECK(P("var = 1") == "var = 1");
+  CHECK(E("a || b") == "1:3: Weft spells '||' as 'or'");
+  CHECK(E("x = \"\"\"a\"\"\"") == "1:5: Weft has no triple-quoted strings: a \"...\" string may span lines");
+  CHECK(P("\xEF\xBB\xBFx") == "x");
+  CHECK(E("\xEF\xBB\xBF" "1 2") == "1:3: expected a newline or ';' after the statement");
+  CHECK(E("let finally = 1") == "1:5: expected a variable name after 'let'");
+}
+
+TEST_CASE("parser: f-strings", "[parser]") {
+  CHECK(P("f\"a{x}b\"") == "(f \"a\" {x} \"b\")");
+  CHECK(P("f\"{x!r:>5} {{}}\"") == "(f {x!r:>5} \" {}\")");
+  CHECK(P("f\"{m[\"k\"]}\"") == "(f {(post m [\"k\"])})");
+  CHECK(P("f\"{f\"{x}\"}\"") == "(f {(f {x})})");
+  CHECK(P("f\"\\x41\"") == "(f \"A\")");
+  CHECK(P("f\"\"") == "(f)");
+  CHECK(E("f\"{x + }\"") == "1:8: expected an expression after '+'");
+  CHECK(E("f\"{}\"") == "1:4: expected an expression inside '{}' in the f-string");
+  CHECK(E("f\"}\"") == "1:3: single '}' in an f-string (write '}}' for a literal brace)");
+  // The expression's nodes carry their real positions in the file.
+  ast::Program p = parse_ok("\n  f\"ab{ xy }\"");
+  auto& fs = boost::get<x3::forward_ast<ast::FString>>(
+                 boost::get<ast::ExprStmt>(p.stmts[0]).expr).get();
+  REQUIRE(fs.parts.size() == 2);
+  auto& n = boost::get<ast::Name>(fs.parts[1].expr);
+  CHECK(n.line == 2);
+  CHECK(n.col == 9);
+  // f-strings nested in fields count towards the nesting limit.
+  std::string deep;
+  for (int i = 0; i < 300; ++i) deep += "f\"{";
+  deep += "x";
+  for (int i = 0; i < 300; ++i) deep += "}\"";
+  CHECK(E(deep).find("too deeply nested") != std::string::npos);
 }
