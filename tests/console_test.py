@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""End-to-end tests of console input and output that need a real child
+process: write failures (stdout on /dev/full), the order of stdout and
+stderr written to one file, and input() releasing the GIL while it waits.
+
+usage: console_test.py WEFT_BINARY
+"""
+import os
+import subprocess
+import sys
+import time
+
+WEFT = os.path.abspath(sys.argv[1])
+passed = 0
+failed = 0
+
+
+def check(name, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+        print(f"PASS {name}")
+    else:
+        failed += 1
+        print(f"FAIL {name}\n    {detail}")
+    sys.stdout.flush()
+
+
+def run_to(code, stdout, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE):
+    p = subprocess.run([WEFT, "-e", code], stdin=stdin, stdout=stdout, stderr=stderr, timeout=60)
+    return p.returncode, (p.stderr or b"").decode()
+
+
+if os.path.exists("/dev/full"):
+    with open("/dev/full", "w") as full:
+        code, err = run_to("print(1)", full)
+        check("a failed exit-time flush exits 1 with a message", code == 1 and
+              "cannot write to standard output: No space left on device" in err, f"{code} {err!r}")
+        code, err = run_to("for i in range(100000) { print(i) }", full)
+        check("print raises IOError when stdout is full", code == 1 and
+              "IOError: cannot write to standard output" in err and err.count("cannot write") == 1,
+              f"{code} {err!r}")
+        code, err = run_to('try { for i in range(100000) { io.write(i) } } catch e { io.write_err(e.type, "\\n") }',
+                           full)
+        check("the IOError can be caught", "IOError" in err, f"{code} {err!r}")
+        code, err = run_to('try { io.write("x"); io.flush() } catch e { io.write_err("caught ", e.message, "\\n") }',
+                           full)
+        check("io.flush reports the failure", "caught cannot write to standard output" in err, f"{code} {err!r}")
+
+# Both streams into one pipe: io.write_err flushes stdout first, so the
+# order is the program's.
+p = subprocess.run([WEFT, "-e", 'print("one")\nio.write_err("two\\n")\nio.write("three\\n")\nio.write_err("four\\n")'],
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+check("stdout and stderr keep program order in one file", p.stdout.decode() == "one\ntwo\nthree\nfour\n",
+      repr(p.stdout))
+
+# input() releases the GIL: a thread that wakes up while main waits for
+# input finishes before the line arrives (it would wait for the GIL
+# otherwise).
+code = ('let t = thread.spawn(fn() {\n time.sleep(0.05)\n let n = 0\n'
+        ' for i in range(1000) { n += i }\n return time.monotonic() })\n'
+        'let line = input("> ")\nlet after = time.monotonic()\nprint(repr(line), t.join() < after)')
+p = subprocess.Popen([WEFT, "-e", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+time.sleep(0.8)
+out, err = p.communicate(b"typed\n", timeout=60)
+check("input waits without the GIL", p.returncode == 0 and out.decode() == '> "typed" true\n', repr(out + err))
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
