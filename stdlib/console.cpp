@@ -170,7 +170,8 @@ void console_write_stdout(Thread& t, std::string_view bytes, const char* label) 
   {
     BlockingRegion br(t.interp.gil, t.gil, label);
     if (std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size()) err = errno ? errno : EIO;
-    if (!err && isatty(1) && std::fflush(stdout) != 0) err = errno;
+    static const bool tty = isatty(1) != 0;
+    if (!err && tty && std::fflush(stdout) != 0) err = errno;
     if (!err && std::ferror(stdout)) err = EIO;
   }
   t.check_interrupts();
