@@ -16,6 +16,7 @@ void register_all_modules(Interp& in) {
   register_gil(in);
   register_jobs(in);
   register_durable(in);
+  register_random(in);
   register_console(in);  // print and input (after register_builtins)
 }
 
