@@ -17,6 +17,7 @@ void register_all_modules(Interp& in) {
   register_jobs(in);
   register_durable(in);
   register_random(in);
+  register_re(in);
   register_console(in);  // print and input (after register_builtins)
 }
 
