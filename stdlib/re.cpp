@@ -89,7 +89,7 @@ Regex compile_pattern(std::string_view pattern) {
 Regex cached_pattern(std::string_view pattern) {
   static std::mutex mu;
   static std::unordered_map<std::string, Regex> cache;
-  constexpr std::size_t kMaxCached = 256;
+  constexpr std::size_t kMaxCached = 64;
   {
     std::lock_guard<std::mutex> lk(mu);
     auto it = cache.find(std::string(pattern));
