@@ -6,6 +6,7 @@ stderr written to one file, and input() releasing the GIL while it waits.
 usage: console_test.py WEFT_BINARY
 """
 import os
+import select
 import subprocess
 import sys
 import time
@@ -55,15 +56,16 @@ check("stdout and stderr keep program order in one file", p.stdout.decode() == "
       repr(p.stdout))
 
 # input() releases the GIL: a thread that wakes up while main waits for
-# input finishes before the line arrives (it would wait for the GIL
-# otherwise).
-code = ('let t = thread.spawn(fn() {\n time.sleep(0.05)\n let n = 0\n'
-        ' for i in range(1000) { n += i }\n return time.monotonic() })\n'
-        'let line = input("> ")\nlet after = time.monotonic()\nprint(repr(line), t.join() < after)')
+# input can run and report on stderr before any input arrives (it would
+# wait for the GIL forever otherwise).
+code = ('let t = thread.spawn(fn() {\n time.sleep(0.05)\n io.write_err("thread ran\\n")\n})\n'
+        'let line = input("> ")\nt.join()\nprint(repr(line))')
 p = subprocess.Popen([WEFT, "-e", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-time.sleep(0.8)
+ready, _, _ = select.select([p.stderr], [], [], 30)
+line = p.stderr.readline() if ready else b""
 out, err = p.communicate(b"typed\n", timeout=60)
-check("input waits without the GIL", p.returncode == 0 and out.decode() == '> "typed" true\n', repr(out + err))
+check("input waits without the GIL", line == b"thread ran\n" and p.returncode == 0 and out == b'> "typed"\n',
+      repr((line, out, err)))
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
