@@ -56,7 +56,6 @@ bool stdout_write_is_syscall(std::size_t n) {
 
 // ----------------------------------------------------------------- stdin
 
-
 // read_line keeps its own buffer over fd 0 so that a wait for input can be
 // interrupted: it polls stdin together with an eventfd that the thread's
 // stop token signals (Ctrl-C, job timeout).
@@ -161,14 +160,22 @@ Value input_native(Thread& t, Args a) {
 
 void console_write_stdout(Thread& t, std::string_view bytes, const char* label) {
   if (bytes.empty()) return;
-  if (!stdout_write_is_syscall(bytes.size())) {
-    // Fits in the stdio buffer: a memcpy, no system call.
-    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
-    return;
+  // The buffer is inspected under stdout's own lock. When another thread
+  // holds that lock it is writing with the GIL released: rather than wait for
+  // it while holding the GIL, take the slow path and wait without it.
+  if (ftrylockfile(stdout) == 0) {
+    if (!stdout_write_is_syscall(bytes.size())) {
+      // Fits in the stdio buffer: a memcpy, no system call.
+      fwrite_unlocked(bytes.data(), 1, bytes.size(), stdout);
+      funlockfile(stdout);
+      return;
+    }
+    funlockfile(stdout);
   }
   int err = 0;
   {
     BlockingRegion br(t.interp.gil, t.gil, label);
+    errno = 0;
     if (std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size()) err = errno ? errno : EIO;
     static const bool tty = isatty(1) != 0;
     if (!err && tty && std::fflush(stdout) != 0) err = errno;
@@ -219,6 +226,7 @@ Value console_io_write_err(Thread& t, Args a) {
   {
     BlockingRegion br(t.interp.gil, t.gil, "io.write_err");
     std::fflush(stdout);
+    errno = 0;
     if (std::fwrite(out.data(), 1, out.size(), stderr) != out.size() || std::fflush(stderr) != 0)
       err = errno ? errno : EIO;
   }
@@ -234,6 +242,7 @@ Value console_io_flush(Thread& t, Args) {
   int err = 0;
   {
     BlockingRegion br(t.interp.gil, t.gil, "io.flush");
+    errno = 0;
     if (std::fflush(stdout) != 0) err = errno ? errno : EIO;
     std::fflush(stderr);
   }
@@ -243,6 +252,7 @@ Value console_io_flush(Thread& t, Args) {
 }
 
 bool console_flush_at_exit() {
+  errno = 0;
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
     int err = errno ? errno : EIO;
     g_exit_flush_failed = true;

@@ -67,5 +67,15 @@ out, err = p.communicate(b"typed\n", timeout=60)
 check("input waits without the GIL", line == b"thread ran\n" and p.returncode == 0 and out == b'> "typed"\n',
       repr((line, out, err)))
 
+# Four threads printing at once into a pipe: every line arrives whole.
+code = ('let ts = []\nfor k in range(4) {\n ts.push(thread.spawn(fn(k) {\n'
+        '  for i in range(20000) {\n   print("thread", k, "line", i, "x" * 40)\n  }\n }, k))\n}\n'
+        'for t in ts {\n t.join()\n}')
+p = subprocess.run([WEFT, "-e", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+lines = p.stdout.decode().split("\n")
+whole = [l for l in lines[:-1] if len(l.split()) == 5 and l.endswith(" " + "x" * 40)]
+check("lines printed by several threads stay whole", p.returncode == 0 and len(lines) == 80001 and
+      len(whole) == 80000 and lines[-1] == "", f"{len(lines)} lines, {len(whole)} whole, {p.stderr[-300:]!r}")
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
