@@ -17,6 +17,7 @@
 #include "compiler.hpp"
 #include "loader.hpp"
 #include "runtime/natives.hpp"
+#include "stdlib/console.hpp"
 #include "stdlib/modules.hpp"
 #include "stdlib/durable.hpp"
 #include "stdlib/sys_exit.hpp"
@@ -165,7 +166,7 @@ void Session::finish() {
       }
     }
   }
-  std::fflush(stdout);
+  console_flush_at_exit();
 }
 
 void Session::print_reports() {
@@ -304,6 +305,9 @@ static int run_source(const RuntimeOptions& opts, const std::string& path, const
     Session s(opts, std::move(args));
     status = s.run_script(path, display, source);
     s.print_reports();
+    // Output that never reached stdout (a full disk, a closed pipe) is an
+    // error the user must hear about, not a silent exit 0.
+    if (!console_flush_at_exit() && status == 0) status = 1;
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
     // Every thread has ended and every queue has drained: freeing the heap
     // object by object would only delay the exit (by a lot, for big heaps).

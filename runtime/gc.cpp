@@ -1,6 +1,7 @@
 #include "gc.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -368,6 +369,7 @@ void Heap::trace_references(Obj* o) {
 }
 
 void Heap::collect() {
+  auto started = std::chrono::steady_clock::now();
   // Roots: builtins, modules, threads, native root callbacks.
   for (auto& [name, v] : interp_.builtins) mark_value(v);
   for (auto& [path, m] : interp_.modules) mark_obj(m);
@@ -389,6 +391,9 @@ void Heap::collect() {
   sweep();
   std::fill(std::begin(interp_.method_cache), std::end(interp_.method_cache), Interp::MethodCacheEntry{});
   ++collections_;
+  live_bytes_ = bytes_;
+  pause_ns_ += static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count());
   double next = static_cast<double>(bytes_) * kGrowth;
   next_gc_ = next >= 1.8e19 ? SIZE_MAX : static_cast<std::size_t>(next);
   if (next_gc_ < kMinThreshold) next_gc_ = kMinThreshold;

@@ -143,6 +143,10 @@ class Heap {
 
   std::size_t bytes_allocated() const { return bytes_; }
   std::size_t collections() const { return collections_; }
+  // For sys.memory(): the bytes that survived the last collection (all of
+  // bytes_allocated() before the first), and the time spent collecting.
+  std::size_t live_bytes() const { return collections_ ? live_bytes_ : bytes_; }
+  std::uint64_t pause_ns() const { return pause_ns_; }
 
   // Called for big native buffers (list growth, string bytes) so the
   // threshold and the limit see them. Throws MemoryError past the limit.
@@ -202,6 +206,8 @@ class Heap {
   std::size_t next_gc_ = kMinThreshold;
   std::size_t limit_ = 0;
   std::size_t collections_ = 0;
+  std::size_t live_bytes_ = 0;
+  std::uint64_t pause_ns_ = 0;
   bool stress_ = false;
   std::vector<std::function<void(Heap&)>> root_callbacks_;
 

@@ -1,27 +1,28 @@
 // The io module (SPEC §7.6): read_file, write_file, append_file, exists,
-// remove, read_line. Every system call runs inside a BlockingRegion (the GIL
+// remove, read_line, list_dir, write, write_err, flush (the last three and
+// read_line live in console.cpp with print and input). Every system call runs inside a BlockingRegion (the GIL
 // is released); arguments are copied to std::string first and result
 // objects are built after the region. Failures raise IOError naming the
 // path and strerror's reason. Bytes are kept as is (invalid UTF-8 is fine).
+#include <dirent.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <mutex>
 #include <optional>
-#include <stop_token>
 #include <string>
+#include <vector>
 
 #include "runtime/gil.hpp"
 #include "runtime/interp.hpp"
 #include "runtime/natives.hpp"
 #include "runtime/object.hpp"
+#include "stdlib/console.hpp"
 #include "stdlib/modules.hpp"
 
 namespace weft {
@@ -156,101 +157,33 @@ Value io_remove(Thread& t, Args a) {
   return Value();
 }
 
-// ----------------------------------------------------------------- stdin
+Value io_read_line(Thread& t, Args) { return console_read_line(t, "read_line"); }
 
-// read_line keeps its own buffer over fd 0 so that a wait for input can be
-// interrupted: it polls stdin together with an eventfd that the thread's
-// stop token signals (Ctrl-C, job timeout).
-struct StdinReader {
-  std::mutex mu;  // one reader at a time (held only inside the region)
-  std::string buf;
-  bool eof = false;
-};
-
-StdinReader& stdin_reader() {
-  static StdinReader r;
-  return r;
-}
-
-enum class LineStatus { Line, Eof, Interrupted, Error };
-
-LineStatus read_line_blocking(std::stop_token token, std::string& line, int& err) {
-  StdinReader& r = stdin_reader();
-  std::unique_lock<std::mutex> lk(r.mu);
-  int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (efd < 0) {
-    err = errno;
-    return LineStatus::Error;
-  }
-  struct FdGuard {
-    int fd;
-    ~FdGuard() { ::close(fd); }
-  } guard{efd};
-  std::stop_callback wake(token, [efd] {
-    std::uint64_t one = 1;
-    ssize_t ignored = ::write(efd, &one, sizeof one);
-    (void)ignored;
-  });
-  for (;;) {
-    auto nl = r.buf.find('\n');
-    if (nl != std::string::npos) {
-      line = r.buf.substr(0, nl);
-      r.buf.erase(0, nl + 1);
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      return LineStatus::Line;
-    }
-    if (r.eof) {
-      if (r.buf.empty()) return LineStatus::Eof;
-      line.swap(r.buf);
-      r.buf.clear();
-      return LineStatus::Line;
-    }
-    if (token.stop_requested()) return LineStatus::Interrupted;
-    struct pollfd fds[2] = {{0, POLLIN, 0}, {efd, POLLIN, 0}};
-    int rc = ::poll(fds, 2, -1);
-    if (rc < 0) {
-      if (errno == EINTR) continue;
-      err = errno;
-      return LineStatus::Error;
-    }
-    if (fds[1].revents) return LineStatus::Interrupted;
-    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
-      char chunk[4096];
-      ssize_t n = ::read(0, chunk, sizeof chunk);
-      if (n < 0) {
-        if (errno == EINTR || errno == EAGAIN) continue;
-        err = errno;
-        return LineStatus::Error;
-      }
-      if (n == 0) r.eof = true;
-      else r.buf.append(chunk, static_cast<std::size_t>(n));
-    }
-  }
-}
-
-Value io_read_line(Thread& t, Args) {
-  std::stop_token token = t.wait_token();
-  std::string line;
+Value io_list_dir(Thread& t, Args a) {
+  std::string path = path_arg(a, 0, "list_dir");
+  std::vector<std::string> names;
   int err = 0;
-  LineStatus st;
   {
-    BlockingRegion br(t.interp.gil, t.gil, "io.read_line");
-    st = read_line_blocking(token, line, err);
+    BlockingRegion br(t.interp.gil, t.gil, "io.list_dir");
+    if (DIR* d = ::opendir(path.c_str())) {
+      errno = 0;
+      while (struct dirent* e = ::readdir(d)) {
+        std::string_view n = e->d_name;
+        if (n != "." && n != "..") names.emplace_back(n);
+      }
+      if (errno) err = errno;
+      ::closedir(d);
+    } else {
+      err = errno;
+    }
   }
   t.check_interrupts();
-  switch (st) {
-    case LineStatus::Line:
-      return str_value(t, line);
-    case LineStatus::Eof:
-      return Value();
-    case LineStatus::Interrupted:
-      raise("IOError", "read_line() interrupted");
-    case LineStatus::Error:
-      break;
-  }
-  raisef("IOError", "cannot read standard input: {}", std::strerror(err));
+  if (err) raisef("IOError", "cannot list directory '{}': {}", path, std::strerror(err));
+  std::sort(names.begin(), names.end());
+  ObjList* out = new_list(t);
+  for (const std::string& n : names) out->items.push_back(str_value(t, n));
+  return Value::object(out);
 }
-
 }  // namespace
 
 void register_io(Interp& in) {
@@ -262,6 +195,10 @@ void register_io(Interp& in) {
   put("exists", in.native("exists", io_exists, 1, 1));
   put("remove", in.native("remove", io_remove, 1, 1));
   put("read_line", in.native("read_line", io_read_line, 0, 0));
+  put("list_dir", in.native("list_dir", io_list_dir, 1, 1));
+  put("write", in.native("write", console_io_write, 0, -1));
+  put("write_err", in.native("write_err", console_io_write_err, 0, -1));
+  put("flush", in.native("flush", console_io_flush, 0, 0));
   in.add_builtin("io", Value::object(m));
 }
 

@@ -1,8 +1,8 @@
-// The math module (SPEC §7.11): sqrt floor ceil sin cos pow log pi inf, plus
-// a few obvious companions (tan exp e nan isnan isinf).
+// The math module (SPEC §7.11): sqrt floor ceil trunc sin cos tan atan2 pow
+// log log2 log10 exp, the constants pi e inf nan, isnan and isinf.
 //
 // Domain errors raise ValueError ("math domain error", like Python), results
-// too large for a float raise OverflowError; floor/ceil return ints.
+// too large for a float raise OverflowError; floor/ceil/trunc return ints.
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -49,6 +49,27 @@ Value m_ceil(Thread&, Args a) {
   if (a[0].is_int()) return a[0];
   return to_int(std::ceil(arg_number(a, 0, "ceil")), "ceil");
 }
+
+Value m_trunc(Thread&, Args a) {
+  if (a[0].is_int()) return a[0];
+  return to_int(std::trunc(arg_number(a, 0, "trunc")), "trunc");
+}
+
+Value m_atan2(Thread&, Args a) {
+  return Value::number(std::atan2(arg_number(a, 0, "atan2"), arg_number(a, 1, "atan2")));
+}
+
+// log2 and log10 are exact for powers of their base (log10(1000) is 3.0),
+// which log(x) / log(b) is not.
+Value log_base(Args a, const char* fn, double (*f)(double)) {
+  double x = arg_number(a, 0, fn);
+  if (std::isnan(x)) return Value::number(x);
+  if (x <= 0) raisef("ValueError", "math domain error in {}(): {} is not positive", fn, to_repr(a[0]));
+  return Value::number(f(x));
+}
+
+Value m_log2(Thread&, Args a) { return log_base(a, "log2", [](double x) { return std::log2(x); }); }
+Value m_log10(Thread&, Args a) { return log_base(a, "log10", [](double x) { return std::log10(x); }); }
 
 Value m_sin(Thread&, Args a) {
   double x = arg_number(a, 0, "sin");
@@ -122,12 +143,16 @@ void register_math(Interp& in) {
   put("sqrt", in.native("sqrt", m_sqrt, 1, 1));
   put("floor", in.native("floor", m_floor, 1, 1));
   put("ceil", in.native("ceil", m_ceil, 1, 1));
+  put("trunc", in.native("trunc", m_trunc, 1, 1));
   put("sin", in.native("sin", m_sin, 1, 1));
   put("cos", in.native("cos", m_cos, 1, 1));
   put("tan", in.native("tan", m_tan, 1, 1));
+  put("atan2", in.native("atan2", m_atan2, 2, 2));
   put("exp", in.native("exp", m_exp, 1, 1));
   put("pow", in.native("pow", m_pow, 2, 2));
   put("log", in.native("log", m_log, 1, 2));
+  put("log2", in.native("log2", m_log2, 1, 1));
+  put("log10", in.native("log10", m_log10, 1, 1));
   put("isnan", in.native("isnan", m_isnan, 1, 1));
   put("isinf", in.native("isinf", m_isinf, 1, 1));
   put("pi", Value::number(3.141592653589793));

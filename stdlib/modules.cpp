@@ -1,5 +1,7 @@
 #include "modules.hpp"
 
+#include "console.hpp"
+
 namespace weft {
 
 void register_all_modules(Interp& in) {
@@ -14,6 +16,9 @@ void register_all_modules(Interp& in) {
   register_gil(in);
   register_jobs(in);
   register_durable(in);
+  register_random(in);
+  register_re(in);
+  register_console(in);  // print and input (after register_builtins)
 }
 
 }  // namespace weft

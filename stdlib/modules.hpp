@@ -17,6 +17,8 @@ void register_sync(Interp& in);
 void register_gil(Interp& in);
 void register_jobs(Interp& in);
 void register_durable(Interp& in);  // jobs.open, jobs.spawn_worker (durable.hpp)
+void register_random(Interp& in);
+void register_re(Interp& in);
 
 // All of the above, in dependency order.
 void register_all_modules(Interp& in);

@@ -8,8 +8,9 @@
 //   * memory: the heap limit (Heap::set_limit, as --heap-limit) is 64 MiB.
 //   * recursion: the VM's own 10,000-frame limit (RecursionError).
 //   * threads, processes, files, network: the `thread`, `jobs`, `http` and
-//     `io` modules and `import` are removed from the builtins, so a program
-//     can neither spawn threads nor touch the file system or the network.
+//     `io` modules, `input` and `import` are removed from the builtins, so a
+//     program can neither spawn threads, wait for stdin, nor touch the file
+//     system or the network.
 // Each input gets a fresh interpreter (Session).
 #include <atomic>
 #include <chrono>
@@ -75,7 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Session s(opts);
   Interp& in = s.interp();
   Thread& t = s.main();
-  for (const char* name : {"thread", "jobs", "http", "io", "import"}) in.builtins.erase(name);
+  for (const char* name : {"thread", "jobs", "http", "io", "input", "import"}) in.builtins.erase(name);
   g_stop.store(false);
   in.heap.add_root_callback([](Heap&) {
     if (g_stop.load()) throw SysExit{0};
