@@ -647,6 +647,9 @@ inline void check_separator(ParseState const& st, ast::Stmt const& stmt,
   std::string msg = "expected a newline or ';' after the statement";
   if (std::string bad = bad_char_message(p, st.end); !bad.empty())
     throw SyntaxFailure{p, std::move(bad)};
+  // A stray closer or separator is no second statement.
+  if (*p == ')' || *p == ']' || *p == ',' || *p == ':')
+    throw SyntaxFailure{p, "unexpected " + describe_token(p, st.end)};
   // `"""abc"""` reads as `""`, `"abc"`, `""`: name the real mistake.
   if (*p == '"' && p == end && end - begin >= 2 && end[-1] == '"' && end[-2] == '"')
     throw SyntaxFailure{end - 2, "Weft has no triple-quoted strings: a \"...\" "

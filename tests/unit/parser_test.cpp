@@ -996,6 +996,8 @@ TEST_CASE("parser: the print-without-parentheses hint", "[parser]") {
         "1:7: expected a newline or ';' after the statement; did you mean print(\"a\", {k: 1})?");
   CHECK(E("print \"}\"; x") ==
         "1:7: expected a newline or ';' after the statement; did you mean print(\"}\")?");
+  CHECK(E("f(1))") == "1:5: unexpected ')'");
+  CHECK(E("x = [1]]") == "1:8: unexpected ']'");
   CHECK(E("x return") == "1:3: expected a newline or ';' after the statement");
   CHECK(E("print not x") ==
         "1:7: expected a newline or ';' after the statement; did you mean print(not x)?");
