@@ -606,14 +606,22 @@ struct line_start_parser : x3::parser<line_start_parser> {
 };
 inline line_start_parser const line_start_p{};
 
-// The rest of the line from p (without a trailing comment), for hints.
+// The rest of the statement's line from p, for hints: up to a comment, a
+// ';' or the '}' that closes the enclosing block.
 inline std::string rest_of_line(const char* p, const char* end) {
   const char* e = p;
   bool in_str = false;
-  while (e != end && *e != '\n' && (in_str || (*e != '#' && *e != ';'))) {
-    if (*e == '"') in_str = !in_str;
-    if (*e == '\\' && e + 1 != end && e[1] != '\n') ++e;
-    ++e;
+  int depth = 0;
+  for (; e != end && *e != '\n'; ++e) {
+    if (in_str) {
+      if (*e == '\\' && e + 1 != end && e[1] != '\n') ++e;
+      else if (*e == '"') in_str = false;
+      continue;
+    }
+    if (*e == '#' || *e == ';' || (*e == '}' && depth == 0)) break;
+    if (*e == '"') in_str = true;
+    if (*e == '{') ++depth;
+    if (*e == '}') --depth;
   }
   while (e != p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) --e;
   return std::string(p, e);
@@ -639,6 +647,9 @@ inline void check_separator(ParseState const& st, ast::Stmt const& stmt,
   std::string msg = "expected a newline or ';' after the statement";
   if (std::string bad = bad_char_message(p, st.end); !bad.empty())
     throw SyntaxFailure{p, std::move(bad)};
+  // A stray closer or separator is no second statement.
+  if (*p == ')' || *p == ']' || *p == ',' || *p == ':')
+    throw SyntaxFailure{p, "unexpected " + describe_token(p, st.end)};
   // `"""abc"""` reads as `""`, `"abc"`, `""`: name the real mistake.
   if (*p == '"' && p == end && end - begin >= 2 && end[-1] == '"' && end[-2] == '"')
     throw SyntaxFailure{end - 2, "Weft has no triple-quoted strings: a \"...\" "
@@ -646,6 +657,15 @@ inline void check_separator(ParseState const& st, ast::Stmt const& stmt,
   const ast::Name* word = nullptr;
   if (auto* es = boost::get<ast::ExprStmt>(&v)) word = boost::get<ast::Name>(&es->expr);
   bool starts_expr = is_ident_start(*p) || is_digit(*p) || *p == '"';
+  if (is_ident_start(*p)) {
+    // A keyword after the name (`x return`) is no argument list.
+    const char* e = p;
+    while (e != st.end && is_ident_char(*e)) ++e;
+    std::string_view next(p, std::size_t(e - p));
+    if (is_keyword(p, e) && next != "not" && next != "fn" && next != "true" &&
+        next != "false" && next != "nil")
+      starts_expr = false;
+  }
   if (word && starts_expr && is_ident_start(*begin)) {
     const std::string& w = word->name;
     std::string rest = rest_of_line(p, st.end);

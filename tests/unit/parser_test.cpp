@@ -25,7 +25,11 @@ std::string dump(const ast::Block& b);
 
 std::string join_exprs(const std::vector<ast::Expr>& v) {
   std::string r;
-  for (std::size_t i = 0; i < v.size(); ++i) r += (i ? " " : "") + dump(v[i]);
+  // (Appending in steps avoids a GCC 12 -Wrestrict false positive.)
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) r += ' ';
+    r += dump(v[i]);
+  }
   return r;
 }
 std::string join_names(const std::vector<ast::Name>& v) {
@@ -137,8 +141,9 @@ struct ExprDump {
           return std::to_string(i.value);
         }
       };
-      r += (i ? " " : "") + boost::apply_visitor(K{}, m.entries[i].key) +
-           ":" + dump(m.entries[i].value);
+      if (i) r += ' ';
+      r += boost::apply_visitor(K{}, m.entries[i].key);
+      r += ":" + dump(m.entries[i].value);
     }
     return r + "}";
   }
@@ -982,4 +987,18 @@ TEST_CASE("parser: f-strings", "[parser]") {
   deep += "x";
   for (int i = 0; i < 300; ++i) deep += "}\"";
   CHECK(E(deep).find("too deeply nested") != std::string::npos);
+}
+
+TEST_CASE("parser: the print-without-parentheses hint", "[parser]") {
+  CHECK(E("fn f() { print total }") ==
+        "1:16: expected a newline or ';' after the statement; did you mean print(total)?");
+  CHECK(E("print \"a\", {k: 1} # note") ==
+        "1:7: expected a newline or ';' after the statement; did you mean print(\"a\", {k: 1})?");
+  CHECK(E("print \"}\"; x") ==
+        "1:7: expected a newline or ';' after the statement; did you mean print(\"}\")?");
+  CHECK(E("f(1))") == "1:5: unexpected ')'");
+  CHECK(E("x = [1]]") == "1:8: unexpected ']'");
+  CHECK(E("x return") == "1:3: expected a newline or ';' after the statement");
+  CHECK(E("print not x") ==
+        "1:7: expected a newline or ';' after the statement; did you mean print(not x)?");
 }
