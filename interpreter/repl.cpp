@@ -74,6 +74,10 @@ namespace {
 int g_wake_rd = -1;                 // read end of the Ctrl-C pipe
 bool g_cancelled = false;           // the current line was ended by Ctrl-C
 bool g_colour = false;
+// Spaces still to type for the user at the start of a continuation line.
+// libedit clears the line when readline() starts, so the indentation is fed
+// through the getc hook as if typed: it is then ordinary, editable text.
+int g_pending_indent = 0;
 
 constexpr const char* kWaitLabel = "repl input";
 constexpr int kHistoryMax = 1000;
@@ -201,6 +205,10 @@ void tty_for_prompt() {
 // watcher. Returns a whole code point (libedit stores it as a wchar_t), '\n'
 // to end the line on Ctrl-C, or -1 (EOF) when stdin is gone.
 int repl_getc(FILE* in) {
+  if (g_pending_indent > 0) {
+    --g_pending_indent;
+    return ' ';
+  }
   int fd = fileno(in);
   auto read_byte = [&](unsigned char& c) -> int {
     for (;;) {
@@ -431,7 +439,7 @@ int run_repl(const RuntimeOptions& opts) {
       prev_prompt_ns = this_prompt_ns;
       this_prompt_ns = now_ns();
     }
-    repl_set_next_indent(buffer.empty() ? 0 : repl_indent_for(buffer));
+    g_pending_indent = buffer.empty() ? 0 : repl_indent_for(buffer);
     char* raw = nullptr;
     g_cancelled = false;
     {

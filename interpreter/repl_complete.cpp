@@ -1,4 +1,4 @@
-// Tab completion and auto-indent for the REPL (SPEC §10), on libedit's
+// Tab completion for the REPL, and the indentation of continuation lines (SPEC §10), on libedit's
 // readline interface.
 //
 // Completion looks at the word before the cursor, dots included:
@@ -34,7 +34,6 @@ Interp* g_in = nullptr;
 Thread* g_t = nullptr;
 ObjModule* g_mod = nullptr;
 const char* g_wait_label = "repl input";
-int g_next_indent = 0;
 
 const char* const kKeywords[] = {"let", "fn",   "return", "if",  "else",  "while",   "for",  "in",
                                  "break", "continue", "true", "false", "nil", "and", "or", "not",
@@ -150,17 +149,7 @@ char** complete(const char* text, int start, int end) {
   return out;
 }
 
-int pre_input() {
-  if (g_next_indent > 0) {
-    std::string pad(static_cast<std::size_t>(g_next_indent), ' ');
-    rl_insert_text(pad.c_str());
-  }
-  return 0;
-}
-
 }  // namespace
-
-void repl_set_next_indent(int spaces) { g_next_indent = spaces; }
 
 int repl_indent_for(const std::string& text) {
   int depth = 0;
@@ -191,7 +180,6 @@ void repl_install_completion(Interp& in, Thread& t, ObjModule* mod, const char* 
   rl_completer_word_break_characters = breaks;
   rl_attempted_completion_function = complete;
   rl_completion_append_character = '\0';
-  rl_pre_input_hook = pre_input;
 }
 
 }  // namespace weft

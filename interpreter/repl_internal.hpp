@@ -35,7 +35,7 @@ std::string repl_duration(std::uint64_t ns);
 // --- repl_complete.cpp ---
 
 // Installs Tab completion (keywords, globals of `mod`, builtins, module
-// members, methods of the value a global holds) and the auto-indent hook.
+// members, methods of the value a global holds).
 // Completion takes the GIL briefly from inside readline (the prompt waits in
 // a BlockingRegion labelled `wait_label`) and never runs user code.
 void repl_install_completion(Interp& in, Thread& t, ObjModule* mod, const char* wait_label);
@@ -44,8 +44,5 @@ void repl_install_completion(Interp& in, Thread& t, ObjModule* mod, const char* 
 // four per bracket or block still open in `text` (strings and comments are
 // skipped).
 int repl_indent_for(const std::string& text);
-
-// The indentation the next readline() call starts with (0: none).
-void repl_set_next_indent(int spaces);
 
 }  // namespace weft
