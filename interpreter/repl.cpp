@@ -60,6 +60,7 @@
 #include "runtime/gil.hpp"
 #include "runtime/natives.hpp"
 #include "runtime/suggest.hpp"
+#include "stdlib/jobs_view.hpp"
 #include "stdlib/sys_exit.hpp"
 #include "vm.hpp"
 
@@ -338,12 +339,36 @@ void remember(const std::string& hist, std::string entry) {
     (void)append_history(1, hist.c_str());
 }
 
-// The names of the live threads other than `self`, for the :quit message.
-std::vector<std::string> other_threads(Interp& in, Thread& self) {
-  std::vector<std::string> names;
-  for (Thread* th : in.threads)
-    if (th != &self) names.push_back(th->gil.name);
-  return names;
+// What leaving has to wait for, said before waiting: the live threads other
+// than `self` (job workers are counted with their queue) and the job queues
+// that still have work.
+std::string exit_wait_message(Interp& in, Thread& self) {
+  std::vector<QueueSnapshot> queues = jobs_snapshot(in);
+  std::vector<std::string> names, busy_queues;
+  for (Thread* th : in.threads) {
+    if (th == &self) continue;
+    const std::string& n = th->gil.name;
+    bool worker = std::any_of(queues.begin(), queues.end(), [&](const QueueSnapshot& q) {
+      return n.rfind(q.name + "-worker-", 0) == 0;
+    });
+    if (!worker) names.push_back(n);
+  }
+  for (const QueueSnapshot& q : queues)
+    if (q.queued + q.running + q.retrying > 0) busy_queues.push_back(q.name);
+  auto list = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (std::size_t i = 0; i < v.size() && i < 6; ++i) out += (i ? ", " : "") + v[i];
+    if (v.size() > 6) out += ", ...";
+    return out;
+  };
+  std::string what;
+  if (!names.empty())
+    what = fmt::format("{} thread{} to finish ({})", names.size(), names.size() == 1 ? "" : "s", list(names));
+  if (!busy_queues.empty())
+    what += fmt::format("{}job queue{} {} to drain", what.empty() ? "" : " and for ",
+                        busy_queues.size() == 1 ? "" : "s", list(busy_queues));
+  if (what.empty()) return "";
+  return "waiting for " + what + "; Ctrl-C stops them";
 }
 
 bool is_defined(ObjModule* mod, const std::string& name) {
@@ -552,12 +577,7 @@ int run_repl(const RuntimeOptions& opts) {
   }
 
   g_prompt_wakeup_fd.store(-1);
-  if (std::vector<std::string> others = other_threads(in, t); !others.empty()) {
-    std::string names;
-    for (std::size_t i = 0; i < others.size() && i < 6; ++i) names += (i ? ", " : "") + others[i];
-    if (others.size() > 6) names += ", ...";
-    std::string msg = fmt::format("waiting for {} thread{} to finish ({}); Ctrl-C stops them", others.size(),
-                                  others.size() == 1 ? "" : "s", names);
+  if (std::string msg = exit_wait_message(in, t); !msg.empty()) {
     std::fprintf(stderr, "%s\n", paint(kDim, msg).c_str());
     std::fflush(stderr);
   }
