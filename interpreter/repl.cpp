@@ -219,19 +219,22 @@ int repl_getc(FILE* in) {
         if (errno == EINTR) continue;
         return -1;
       }
-      if (p[1].revents & POLLIN) {
-        drain_pipe();
-        return 2;  // Ctrl-C
-      }
       if (g_cap_rd >= 0 && (p[2].revents & POLLIN)) {
         show_background_output();
         continue;
       }
+      // Keys already waiting were typed before the Ctrl-C: they go first
+      // (an Enter among them submits the line, and the Ctrl-C then
+      // interrupts that code: see after readline() in run_repl).
       if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
         ssize_t n = read(fd, &c, 1);
         if (n == 1) return 1;
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
         return -1;
+      }
+      if (p[1].revents & POLLIN) {
+        drain_pipe();
+        return 2;  // Ctrl-C
       }
     }
   };
@@ -475,6 +478,13 @@ int run_repl(const RuntimeOptions& opts) {
       g_prompt_wakeup_fd.store(wake_wr);
       raw = readline(prompt.c_str());
       g_prompt_wakeup_fd.store(-1);
+      // A Ctrl-C that came after the Enter that ended this line: it is
+      // meant for the code about to run.
+      pollfd p{g_wake_rd, POLLIN, 0};
+      if (raw && !g_cancelled && poll(&p, 1, 0) == 1) {
+        drain_pipe();
+        t.interrupt(kBreakInterrupt);
+      }
       end_capture();
       tty_for_code();
     }

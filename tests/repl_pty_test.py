@@ -400,12 +400,12 @@ def main():
     # that stopped running code is not lost.
     r = Repl(weft, home)
     r.expect(PROMPT)
-    r.line('print("napping"); time.sleep(0.5)')
-    r.expect(rb"napping")
+    r.line('print("nap" + "ping"); time.sleep(1)')
+    r.expect(rb"\nnapping")  # the output, not the echo of the line
     r.line("40 + 2")  # typed while the sleep runs
     r.expect(rb"\n42\n" + PROMPT)
-    r.line('print("spinning"); while true { }')
-    r.expect(rb"spinning")
+    r.line('print("spin" + "ning"); while true { }')
+    r.expect(rb"\nspinning")
     r.send("\x03")
     r.send("\x04")  # at once, before the KeyboardInterrupt is even printed
     r.expect(rb"KeyboardInterrupt")
