@@ -79,6 +79,12 @@ bool g_colour = false;
 // libedit clears the line when readline() starts, so the indentation is fed
 // through the getc hook as if typed: it is then ordinary, editable text.
 int g_pending_indent = 0;
+// Typing a closing bracket first thing on an auto-indented line takes one
+// level of indentation back (as editors do): the keys for that (backspaces,
+// then the bracket) are queued here and handed to libedit one by one.
+int g_auto_spaces = 0;        // spaces fed on the current line
+bool g_auto_pristine = false; // nothing typed on it yet
+std::string g_queued_keys;
 
 constexpr const char* kWaitLabel = "repl input";
 constexpr int kHistoryMax = 1000;
@@ -206,8 +212,15 @@ void tty_for_prompt() {
 // watcher. Returns a whole code point (libedit stores it as a wchar_t), '\n'
 // to end the line on Ctrl-C, or -1 (EOF) when stdin is gone.
 int repl_getc(FILE* in) {
+  if (!g_queued_keys.empty()) {
+    int k = static_cast<unsigned char>(g_queued_keys.front());
+    g_queued_keys.erase(0, 1);
+    return k;
+  }
   if (g_pending_indent > 0) {
     --g_pending_indent;
+    ++g_auto_spaces;
+    g_auto_pristine = true;
     return ' ';
   }
   int fd = fileno(in);
@@ -245,6 +258,13 @@ int repl_getc(FILE* in) {
     g_cancelled = true;
     cancel_echo();
     return '\n';
+  }
+  if (g_auto_pristine) {
+    g_auto_pristine = false;
+    if ((c == '}' || c == ')' || c == ']') && g_auto_spaces >= 4) {
+      g_queued_keys = std::string(3, '\b') + static_cast<char>(c);
+      return '\b';
+    }
   }
   if (c < 0x80) return c;
   // UTF-8: gather the continuation bytes into one code point.
@@ -468,6 +488,9 @@ int run_repl(const RuntimeOptions& opts) {
       this_prompt_ns = now_ns();
     }
     g_pending_indent = buffer.empty() ? 0 : repl_indent_for(buffer);
+    g_auto_spaces = 0;
+    g_auto_pristine = false;
+    g_queued_keys.clear();
     char* raw = nullptr;
     g_cancelled = false;
     {

@@ -391,9 +391,10 @@ def main():
     with open(hist, "rb") as fh:
         entries = fh.read().split(b"\n")
     decode = lambda e: re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), e)
-    if not any(b"fn g(x) {\n" in decode(e) and b"return x + 1" in decode(e) for e in entries):
+    # ... with the closing brace typed on an indented line moved back out.
+    if not any(b"fn g(x) {\n    return x + 1\n}" in decode(e) for e in entries):
         fail("the block is not one history entry:\n" + repr(entries[-12:]))
-    step("a block is saved as one history entry")
+    step("a block is saved as one history entry, its closing brace dedented")
 
     # ---------------------------------------------------------- session 5
     # Keys typed while code runs are kept; a Ctrl-D right after the Ctrl-C
