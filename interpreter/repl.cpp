@@ -85,6 +85,8 @@ int g_pending_indent = 0;
 int g_auto_spaces = 0;        // spaces fed on the current line
 bool g_auto_pristine = false; // nothing typed on it yet
 std::string g_queued_keys;
+// No key of this input line has been read yet (see the NUL case in repl_getc).
+bool g_first_key = true;
 
 constexpr const char* kWaitLabel = "repl input";
 constexpr int kHistoryMax = 1000;
@@ -259,6 +261,14 @@ int repl_getc(FILE* in) {
     cancel_echo();
     return '\n';
   }
+  // libedit prints the prompt a moment before it switches the terminal to
+  // raw mode. A Ctrl-D typed in that moment reaches the still canonical
+  // terminal, which turns it into an end-of-file mark that reads as a NUL
+  // byte once the mode changes. As the first key of a line a NUL can only
+  // be that (Ctrl-Space, the other source, means nothing there), so it is
+  // read as the Ctrl-D it was.
+  if (c == 0 && g_first_key) c = 0x04;
+  g_first_key = false;
   if (g_auto_pristine) {
     g_auto_pristine = false;
     if ((c == '}' || c == ')' || c == ']') && g_auto_spaces >= 4) {
@@ -490,6 +500,7 @@ int run_repl(const RuntimeOptions& opts) {
     g_pending_indent = buffer.empty() ? 0 : repl_indent_for(buffer);
     g_auto_spaces = 0;
     g_auto_pristine = false;
+    g_first_key = true;
     g_queued_keys.clear();
     char* raw = nullptr;
     g_cancelled = false;
