@@ -59,8 +59,10 @@ Value global_value(const std::string& name) {
   return Value::undef();
 }
 
-// Member names of a value: what `v.` may be followed by. Requires the GIL.
-void members_of(Value v, std::set<std::string>& out) {
+// Member names of a value: what `v.` may be followed by. A built-in module
+// (a map of natives today) offers its members only, not the map methods.
+// Requires the GIL.
+void members_of(Value v, bool builtin_module, std::set<std::string>& out) {
   if (!v.is_obj()) return;
   switch (v.as.o->type) {
     case ObjType::List: add_table(out, list_methods()); break;
@@ -71,7 +73,7 @@ void members_of(Value v, std::set<std::string>& out) {
       auto* m = static_cast<ObjMap*>(v.as.o);
       for (const MapEntry& e : m->entries)
         if (is_obj_type(e.key, ObjType::String)) out.insert(std::string(as<ObjString>(e.key)->view()));
-      add_table(out, map_methods());
+      if (!builtin_module) add_table(out, map_methods());
       break;
     }
     case ObjType::Module: {
@@ -104,7 +106,12 @@ std::vector<std::string> candidates(const std::string& word) {
     std::string base = word.substr(0, dot);
     bool plain = !base.empty() && !(base[0] >= '0' && base[0] <= '9') &&
                  std::all_of(base.begin(), base.end(), ident_char);
-    if (plain) members_of(global_value(base), names);
+    if (plain) {
+      Value v = global_value(base);
+      auto b = g_in->builtins.find(base);
+      bool builtin_module = b != g_in->builtins.end() && is_obj_type(v, ObjType::Map) && b->second.as.o == v.as.o;
+      members_of(v, builtin_module, names);
+    }
   }
   g_in->gil.begin_blocking(g_t->gil, g_wait_label);
   std::vector<std::string> out;

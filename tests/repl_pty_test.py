@@ -312,6 +312,11 @@ def main():
     r.expect(rb"while")
     r.send("\x03")
     r.expect(rb"\^C\n" + PROMPT)
+    r.send("math.\t\t")  # Tab twice lists a module's members, not map methods
+    r.expect(rb"math\.floor.*math\.sqrt")
+    r.absent_for(rb"math\.keys", 0.3)
+    r.send("\x03")
+    r.expect(rb"\^C\n" + PROMPT)
     # Completing never runs code: a getter-like global stays untouched.
     r.line("let calls = 0")
     r.expect(PROMPT)
