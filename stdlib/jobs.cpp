@@ -48,6 +48,7 @@
 #include "modules.hpp"
 #include "runtime/natives.hpp"
 #include "sys_exit.hpp"
+#include "jobs_view.hpp"
 #include "thread.hpp"
 
 namespace weft {
@@ -986,6 +987,29 @@ void register_jobs(Interp& in) {
   // Drain before wait_all_threads (which would otherwise wait for idle
   // workers forever).
   in.at_exit.insert(in.at_exit.begin(), drain_at_exit);
+}
+
+std::vector<QueueSnapshot> jobs_snapshot(Interp& in) {
+  std::vector<QueueSnapshot> out;
+  auto it = in.module_state.find("jobs");
+  if (it == in.module_state.end() || !it->second) return out;
+  JobsState& S = *static_cast<JobsState*>(it->second.get());
+  std::lock_guard<std::mutex> lk(S.mu);
+  for (QueueHandle* q : S.queues) {
+    QueueSnapshot s;
+    s.name = q->name;
+    for (JobHandle* j : q->ready) (j->status.load() == JobStatus::Retrying ? s.retrying : s.queued)++;
+    for (JobHandle* j : q->delayed) (j->status.load() == JobStatus::Retrying ? s.retrying : s.queued)++;
+    s.running = static_cast<std::int64_t>(q->running.size());
+    s.done = static_cast<std::int64_t>(q->done);
+    s.failed = static_cast<std::int64_t>(q->dead.size());
+    s.cancelled = static_cast<std::int64_t>(q->cancelled);
+    s.workers = q->workers;
+    s.live_workers = q->live_workers;
+    s.busy_workers = static_cast<int>(q->running.size());
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 }  // namespace weft

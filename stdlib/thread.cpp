@@ -26,6 +26,8 @@ struct ThreadHandle : ObjHandle {
   enum class State { Running, Done, Failed } state = State::Running;
   Value result;  // return value, or the error that ended the thread
   bool joined = false;
+  int joiners = 0;        // threads waiting in join() now (under mu)
+  bool reported = false;  // its error was printed when it ended
   ThrowInfo where;  // for non-error thrown values
 
   const char* type_name() const override { return "thread"; }
@@ -88,11 +90,22 @@ void thread_body(Interp* in, Thread* vt, ThreadHandle* h) {
     result = Value();
   }
   Registry& reg = registry(*in);
+  bool report_now = false;
   {
     std::lock_guard<std::mutex> lk(h->mu);
     h->state = ok ? ThreadHandle::State::Done : ThreadHandle::State::Failed;
     h->result = ok ? result : error;
     if (!ok) h->where = vt->last_throw;
+    // SPEC §7.2: the error is printed when the thread ends, unless a join()
+    // is already waiting to receive it.
+    report_now = !ok && h->joiners == 0;
+    h->reported = report_now;
+  }
+  if (report_now) {
+    std::fflush(stdout);
+    std::string report = format_uncaught(*in, h->result, h->where);
+    std::fprintf(stderr, "Exception in thread \"%s\":\n%s", h->name.c_str(), report.c_str());
+    std::fflush(stderr);
   }
   {
     std::lock_guard<std::mutex> lk(reg.mu);
@@ -121,6 +134,11 @@ Value thread_join(Thread& t, Args a) {
   {
     BlockingRegion br(t.interp.gil, t.gil, "thread.join");
     std::unique_lock<std::mutex> lk(h->mu);
+    ++h->joiners;
+    struct Leave {
+      ThreadHandle* h;
+      ~Leave() { --h->joiners; }
+    } leave{h};
     auto pred = [h] { return h->state != ThreadHandle::State::Running; };
     if (timeout) {
       auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(*timeout);
@@ -255,7 +273,7 @@ void wait_all_threads(Thread& t) {
     failed.swap(reg.failed);
   }
   for (ThreadHandle* h : failed) {
-    if (h->joined) continue;
+    if (h->joined || h->reported) continue;
     std::fflush(stdout);
     std::string report = format_uncaught(t.interp, h->result, h->where);
     std::fprintf(stderr, "Exception in thread \"%s\":\n%s", h->name.c_str(), report.c_str());

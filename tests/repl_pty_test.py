@@ -9,6 +9,12 @@ running while the prompt waits, Ctrl-C interrupting running code, Ctrl-C
 cancelling a half-typed (multi-line) input, :help / :gil / unknown commands,
 Ctrl-D exiting 0, the history file ($HOME/.weft_history) being written and
 read back (Up arrow), :quit, sys.exit, and colour (on unless NO_COLOR).
+Then the 0.2 REPL: Tab completion (keywords, module members, methods of the
+value a name holds), auto-indent, a block recalled from history as a whole,
+the bare words help and exit, :threads naming a sleeping thread, :timeline,
+:jobs, a thread's error printed above the prompt without losing the line
+being typed, keys typed while code runs, and a Ctrl-D typed right after the
+Ctrl-C that stopped running code.
 """
 import os
 import pty
@@ -82,6 +88,20 @@ class Repl:
             self._read(deadline)
         if re.search(pattern, self.clean()[self.pos:], re.S):
             fail(f"unexpected {pattern!r} in:\n" + self.clean()[self.pos:].decode(errors="replace"))
+
+    def poll_command(self, command, pattern, timeout=TIMEOUT):
+        """Enters `command` until its output (up to the next prompt) matches
+        `pattern`: for states another thread reaches in its own time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            start = self.pos
+            self.line(command)
+            self.expect(rb"\n" + PROMPT)
+            text = self.clean()[start:self.pos]
+            if re.search(pattern, text, re.S):
+                return text
+            if time.monotonic() > deadline:
+                fail(f"{command} never showed {pattern!r}; last output:\n" + text.decode(errors="replace"))
 
     def send(self, s):
         os.write(self.fd, s.encode())
@@ -270,6 +290,135 @@ def main():
     if code != 3:
         fail(f"sys.exit(3) gave status {code}")
     step("colour on a terminal; sys.exit ends the REPL")
+
+    # ---------------------------------------------------------- session 4
+    # Completion, auto-indent, blocks in the history, bare words, the live
+    # views of threads, the GIL and job queues, and background errors.
+    r = Repl(weft, home)
+    r.expect(PROMPT)
+    r.send("math.sq\t")
+    r.expect(rb"math\.sqrt")
+    r.send("(16)\r")
+    r.expect(rb"\n4(\.0)?\n" + PROMPT)
+    r.line("let xs = [1, 2]")
+    r.expect(PROMPT)
+    r.send("xs.pu\t")
+    r.expect(rb"xs\.push")
+    r.send("(3)\r")
+    r.expect(PROMPT)
+    r.line("xs")
+    r.expect(rb"\n\[1, 2, 3\]\n" + PROMPT)
+    r.send("wh\t")
+    r.expect(rb"while")
+    r.send("\x03")
+    r.expect(rb"\^C\n" + PROMPT)
+    r.send("math.\t\t")  # Tab twice lists a module's members, not map methods
+    r.expect(rb"math\.floor.*math\.sqrt")
+    r.absent_for(rb"math\.keys", 0.3)
+    r.send("\x03")
+    r.expect(rb"\^C\n" + PROMPT)
+    # Completing never runs code: a getter-like global stays untouched.
+    r.line("let calls = 0")
+    r.expect(PROMPT)
+    r.line("fn bump() { calls = calls + 1; return [] }")
+    r.expect(PROMPT)
+    r.send("bump.pu\t\t")
+    r.send("\x03")
+    r.expect(rb"\^C\n" + PROMPT)
+    r.line("calls")
+    r.expect(rb"\n0\n" + PROMPT)
+    step("Tab completes keywords, module members and methods, runs no code")
+
+    r.line("fn g(x) {")
+    r.expect(CONT + rb" {4}")  # the new line inside the block is indented
+    r.line("return x + 1")
+    r.expect(CONT)
+    r.line("}")
+    r.expect(PROMPT)
+    r.line("g(1)")
+    r.expect(rb"\n2\n" + PROMPT)
+    r.send("\x1b[A\x1b[A")  # Up twice: past g(1) to the whole block
+    r.expect(rb"fn g\(x\) \{\n {4}return x \+ 1\n *\}")
+    r.send("\r")
+    r.expect(PROMPT)
+    r.line("g(41)")
+    r.expect(rb"\n42\n" + PROMPT)
+    step("auto-indent in a block; a block is recalled as a whole")
+
+    r.line("help")
+    r.expect(rb":threads.*:timeline.*:jobs")
+    r.expect(PROMPT)
+    step("bare help")
+
+    r.line('let s = thread.spawn_named("sleepy", fn() { time.sleep(6) })')
+    r.expect(PROMPT)
+    # The thread may not have reached its sleep yet on a busy machine.
+    out = r.poll_command(":threads", rb"sleepy +blocked in time\.sleep +[0-9.]+m?s")
+    if not re.search(rb"main +at the prompt", out):
+        fail(":threads does not show the REPL's own thread:\n" + out.decode(errors="replace"))
+    step(":threads names a sleeping thread and what it is blocked in")
+
+    r.line(":timeline")
+    r.expect(rb"GIL timeline: .*threads.*\nmain +\S.*\nsleepy +\S")
+    r.expect(PROMPT)
+    step(":timeline")
+
+    r.line("let gate = sync.Channel()")
+    r.expect(PROMPT)
+    r.line('let q = jobs.queue({name: "mail", workers: 2})')
+    r.expect(PROMPT)
+    r.line("let j = q.submit(fn() { return gate.recv(30) })")
+    r.expect(PROMPT)
+    r.poll_command(":jobs", rb"mail +0 +1 +0 +0 +0 +0 +1 of 2")  # once a worker took it
+    r.line("gate.send(5)")
+    r.expect(PROMPT)
+    r.line("j.result(30)")
+    r.expect(rb"\n5\n" + PROMPT)
+    step(":jobs shows a queue's counts and busy workers")
+
+    r.line('let d = thread.spawn_named("doomed", fn() { time.sleep(0.3); '
+           'throw error("ValueError", "lost in the background") })')
+    r.expect(PROMPT)
+    r.send("6 *")  # half a line, not entered: the error must not eat it
+    r.expect(rb'Exception in thread "doomed".*ValueError: lost in the background')
+    r.expect(PROMPT + rb"6 \*")  # prompt and the half-typed line redrawn
+    r.send(" 7\r")
+    r.expect(rb"\n42\n" + PROMPT)
+    step("a thread's error is printed above the prompt, the typed line kept")
+
+    r.line("exit")
+    r.expect(rb"waiting for 1 thread to finish \(sleepy\)")
+    code = r.wait_exit()
+    if code != 0:
+        fail(f"exit status {code}, expected 0")
+    step("bare exit says it waits for a running thread, exits 0")
+
+    with open(hist, "rb") as fh:
+        entries = fh.read().split(b"\n")
+    decode = lambda e: re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), e)
+    # ... with the closing brace typed on an indented line moved back out.
+    if not any(b"fn g(x) {\n    return x + 1\n}" in decode(e) for e in entries):
+        fail("the block is not one history entry:\n" + repr(entries[-12:]))
+    step("a block is saved as one history entry, its closing brace dedented")
+
+    # ---------------------------------------------------------- session 5
+    # Keys typed while code runs are kept; a Ctrl-D right after the Ctrl-C
+    # that stopped running code is not lost.
+    r = Repl(weft, home)
+    r.expect(PROMPT)
+    r.line('print("nap" + "ping"); time.sleep(1)')
+    r.expect(rb"\nnapping")  # the output, not the echo of the line
+    r.line("40 + 2")  # typed while the sleep runs
+    r.expect(rb"\n42\n" + PROMPT)
+    r.line('print("spin" + "ning"); while true { }')
+    r.expect(rb"\nspinning")
+    r.send("\x03")
+    r.send("\x04")  # at once, before the KeyboardInterrupt is even printed
+    r.expect(rb"KeyboardInterrupt")
+    code = r.wait_exit()
+    if code != 0:
+        fail(f"Ctrl-D after Ctrl-C: exit status {code}, expected 0")
+    step("typeahead kept; Ctrl-D right after Ctrl-C exits")
 
     print("all REPL checks passed")
 
