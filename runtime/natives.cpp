@@ -173,7 +173,7 @@ static void write_obj(std::string& out, Obj* o, bool repr, int depth) {
       return;
     }
     case ObjType::Module:
-      out += "<module " + static_cast<ObjModule*>(o)->display + ">";
+      out += "<module " + static_cast<ObjModule*>(o)->module_name() + ">";
       return;
     case ObjType::Upvalue:
       out += "<upvalue>";

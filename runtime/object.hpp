@@ -309,9 +309,30 @@ struct ObjModule : Obj {
   // Names assigned at the top level (let, fn, or plain assignment): the
   // globals a function may assign to.
   std::unordered_set<std::string> declared;
+  // Which slots are members when the module is used as a value (`mod.name`,
+  // SPEC §4): every entry of a built-in module, the top-level declarations of
+  // an imported file. The names a file merely refers to (the builtins it
+  // calls, misspelt globals) have slots too, but are not members.
+  std::vector<std::uint8_t> member;
   static constexpr std::size_t kMaxGlobals = 65535;
-  ObjModule() : Obj(ObjType::Module) { values.reserve(kMaxGlobals + 1); }
+  // `reserve`: the globals array never moves once code is compiled against
+  // it, so a source file's module reserves the full slot range; a built-in
+  // module (no code of its own) reserves only what it holds.
+  explicit ObjModule(std::size_t reserve = kMaxGlobals + 1) : Obj(ObjType::Module) { values.reserve(reserve); }
   int slot_for(Heap& heap, std::string_view name);  // adds a slot if new
+  bool is_member(std::size_t slot) const { return slot < member.size() && member[slot]; }
+  // The slot of member `name`, or -1.
+  int member_slot(std::string_view name) const;
+  // Makes the declared globals members (after compiling an imported file).
+  void export_declared();
+  // mod.name = v: replaces member `name`, or adds it. False when the module
+  // is full.
+  bool set_member(Heap& heap, std::string_view name, Value v);
+  // The member names (for "did you mean" hints and listings).
+  std::vector<std::string_view> member_names() const;
+  // How the module prints (`<module math>`): a built-in module's name, an
+  // imported file's name without `.weft`.
+  std::string module_name() const;
 };
 
 // ----------------------------------------------------------------- handles
