@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "interpreter/collections.hpp"
 #include "interpreter/loader.hpp"
 #include "runtime/natives.hpp"
 
@@ -1244,6 +1245,8 @@ Value s_len(Thread& t, Args a) {
 
 }  // namespace
 
+ValueVec iterable_items(Thread& t, Value v, const char* fn) { return iterate(t, v, fn); }
+
 const NativeFn kBuiltinLen = &guarded<b_len>;
 
 // ============================================================ registration
@@ -1251,28 +1254,37 @@ const NativeFn kBuiltinLen = &guarded<b_len>;
 #define G(f) &guarded<f>
 
 const MethodTable& list_methods() {
-  static const MethodTable table = {
+  static const MethodTable table = [] {
+    MethodTable m = {
       {"push", {G(l_push), 1, 1}},       {"pop", {G(l_pop), 0, 0}},
       {"insert", {G(l_insert), 2, 2}},   {"remove_at", {G(l_remove_at), 1, 1}},
       {"slice", {G(l_slice), 1, 2}},     {"index", {G(l_index), 1, 1}},
       {"contains", {G(l_contains), 1, 1}}, {"sort", {G(l_sort), 0, 0}},
       {"reverse", {G(l_reverse), 0, 0}}, {"join", {G(l_join), 1, 1}},
       {"copy", {G(l_copy), 0, 0}},       {"len", {G(l_len), 0, 0}},
-  };
+    };
+    add_list_methods(m);
+    return m;
+  }();
   return table;
 }
 
 const MethodTable& map_methods() {
-  static const MethodTable table = {
+  static const MethodTable table = [] {
+    MethodTable m = {
       {"keys", {G(m_keys), 0, 0}},     {"values", {G(m_values), 0, 0}}, {"items", {G(m_items), 0, 0}},
       {"get", {G(m_get), 1, 2}},       {"has", {G(m_has), 1, 1}},       {"remove", {G(m_remove), 1, 1}},
       {"copy", {G(m_copy), 0, 0}},     {"len", {G(m_len), 0, 0}},
-  };
+    };
+    add_map_methods(m);
+    return m;
+  }();
   return table;
 }
 
 const MethodTable& str_methods() {
-  static const MethodTable table = {
+  static const MethodTable table = [] {
+    MethodTable m = {
       {"split", {G(s_split), 0, 1}},         {"trim", {G(s_trim), 0, 0}},
       {"upper", {G(s_upper), 0, 0}},         {"lower", {G(s_lower), 0, 0}},
       {"starts_with", {G(s_starts_with), 1, 1}}, {"ends_with", {G(s_ends_with), 1, 1}},
@@ -1280,7 +1292,10 @@ const MethodTable& str_methods() {
       {"replace", {G(s_replace), 2, 2}},     {"slice", {G(s_slice), 1, 2}},
       {"chars", {G(s_chars), 0, 0}},         {"bytes", {G(s_bytes), 0, 0}},
       {"len", {G(s_len), 0, 0}},
-  };
+    };
+    add_str_methods(m);
+    return m;
+  }();
   return table;
 }
 
@@ -1306,6 +1321,7 @@ void register_builtins(Interp& in) {
   add("assert_eq", G(b_assert_eq), 2, 3);
   add("assert_raises", G(b_assert_raises), 2, 2);
   add("import", G(b_import), 1, 1);
+  register_collection_builtins(in);
 }
 
 #undef G

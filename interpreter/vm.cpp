@@ -258,7 +258,7 @@ static int compare_values(Value a, Value b, const char* op) {
     int c = as<ObjString>(a)->view().compare(as<ObjString>(b)->view());
     return c < 0 ? -1 : c > 0 ? 1 : 0;
   }
-  raisef("TypeError", "'{}' not supported between '{}' and '{}'", op, type_name(a), type_name(b));
+  return order_values(a, b, op);
 }
 
 static bool contains(Value needle, Value hay) {

@@ -41,7 +41,28 @@ struct Obj {
   Obj* next = nullptr;  // the collector's list of all objects
   ObjType type;
   bool marked = false;
+  // Set while repr/str (kBusyRepr) or == (kBusyEqualL/R) is inside this list or
+  // map: meeting it again on the way down means the value contains itself
+  // (SPEC §4). A flag in the header's padding makes the check O(1) without
+  // a set to allocate; only the GIL holder prints or compares.
+  std::uint8_t busy = 0;
   explicit Obj(ObjType t) : type(t) {}
+};
+
+inline constexpr std::uint8_t kBusyRepr = 1;
+// == marks the left and the right operand's path separately: a container
+// met on its own side's path is a cycle; one shared by both sides is not.
+inline constexpr std::uint8_t kBusyEqualL = 2;
+inline constexpr std::uint8_t kBusyEqualR = 4;
+
+// Sets a busy bit for a scope (cleared on errors too).
+struct BusyScope {
+  Obj* o;
+  std::uint8_t bit;
+  BusyScope(Obj* obj, std::uint8_t b) : o(obj), bit(b) { o->busy |= b; }
+  ~BusyScope() { o->busy &= static_cast<std::uint8_t>(~bit); }
+  BusyScope(const BusyScope&) = delete;
+  BusyScope& operator=(const BusyScope&) = delete;
 };
 
 inline bool is_obj_type(Value v, ObjType t) { return v.is_obj() && v.as.o->type == t; }
