@@ -535,6 +535,7 @@ struct Spec {
   std::int64_t width = -1;
   std::int64_t prec = -1;
   bool locale = false;
+  char group = 0;  // ',' or '_': thousands separators (Python's grouping option)
   char type = 0;
   bool ok = false;  // parsed completely
 };
@@ -573,6 +574,7 @@ Spec parse_spec(std::string_view s) {
     return i > b;
   };
   digits(sp.width);
+  if (i < s.size() && (s[i] == ',' || s[i] == '_')) sp.group = s[i++];
   if (i < s.size() && s[i] == '.') {
     ++i;
     if (!digits(sp.prec)) return sp;  // fmt reports the error
@@ -654,7 +656,7 @@ void append_padded(std::string& out, const Spec& sp, std::string_view sign, std:
 // {}, {:>8} on strings, {:05} / {:,}-free ints, {:.2f} floats. Returns false
 // when the spec needs the general path.
 bool format_fast(std::string& out, Value v, const Spec& sp) {
-  if (!sp.ok || sp.locale || sp.alt || (sp.sign && sp.sign != '-')) return false;
+  if (!sp.ok || sp.group || sp.type == '%' || sp.locale || sp.alt || (sp.sign && sp.sign != '-')) return false;
   if (is_str(v)) {
     auto* s = as<ObjString>(v);
     if ((sp.type && sp.type != 's') || sp.prec >= 0 || sp.zero || !s->ascii) return false;
@@ -685,8 +687,70 @@ bool format_fast(std::string& out, Value v, const Spec& sp) {
   return false;
 }
 
+// Inserts `sep` every three digits in the leading run of digits of `body`
+// ("1234567.5" -> "1,234,567.5").
+std::string group_digits(std::string_view body, char sep) {
+  std::size_t n = 0;
+  while (n < body.size() && body[n] >= '0' && body[n] <= '9') ++n;
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i && (n - i) % 3 == 0) out.push_back(sep);
+    out.push_back(body[i]);
+  }
+  out.append(body.substr(n));
+  return out;
+}
+
+// The specs fmt does not know, on numbers: grouping ({:,} {:_}) and
+// percentages ({:%} {:.1%}: times 100, fixed point, then '%').
+void format_grouped_or_percent(std::string& out, Value v, const Spec& sp) {
+  bool percent = sp.type == '%';
+  bool neg;
+  std::string body;
+  if (v.is_int() && !percent && (sp.type == 0 || sp.type == 'd')) {
+    if (sp.prec >= 0) throw fmt::format_error("precision not allowed for an int");
+    std::int64_t i = v.as.i;
+    neg = i < 0;
+    std::uint64_t mag = neg ? 0 - static_cast<std::uint64_t>(i) : static_cast<std::uint64_t>(i);
+    body = fmt::format_int(mag).str();
+  } else {
+    double d = v.to_double();
+    if (percent) d *= 100;
+    neg = std::signbit(d) && !std::isnan(d);
+    double m = std::fabs(d);
+    char type = percent ? 'f' : sp.type;
+    if (type == 0) {
+      body = float_repr(m);
+    } else {
+      if (!float_type(type)) throw fmt::format_error("invalid type for grouping");
+      std::string core = sp.prec >= 0 ? fmt::format(".{}{}", sp.prec, type) : std::string(1, type);
+      if (percent && sp.prec < 0) core = ".6f";
+      fmt_one(body, core, m);
+    }
+    if (percent) body.push_back('%');
+  }
+  if (sp.group) body = group_digits(body, sp.group);
+  std::string_view sign = neg ? "-" : sp.sign == '+' ? "+" : sp.sign == ' ' ? " " : "";
+  append_padded(out, sp, sign, body, body.size(), true);
+}
+
 // Formats one replacement field's value with its (nested-resolved) spec.
-void format_field(std::string& out, Value v, char conv, const std::string& spec) {
+// `placeholder` numbers the field in a format() string for error messages
+// (0 for an f-string field).
+void format_field_spec(std::string& out, Value v, char conv, const std::string& spec);
+
+void format_field(std::string& out, Value v, char conv, const std::string& spec, int placeholder = 0) {
+  try {
+    format_field_spec(out, v, conv, spec);
+  } catch (const fmt::format_error&) {
+    std::string shown = conv ? fmt::format("!{}{}{}", conv, spec.empty() ? "" : ":", spec) : ":" + spec;
+    if (placeholder > 0)
+      raisef("ValueError", "bad format spec '{}' for placeholder {} ({})", shown, placeholder, type_name(v));
+    raisef("ValueError", "bad format spec '{}' for a value of type {}", shown, type_name(v));
+  }
+}
+
+void format_field_spec(std::string& out, Value v, char conv, const std::string& spec) {
   if (conv == 0 && spec.empty()) {
     // {}: str() of the value.
     if (is_str(v)) {
@@ -703,6 +767,11 @@ void format_field(std::string& out, Value v, char conv, const std::string& spec)
   if (sp.width > kMaxFormatWidth || sp.prec > kMaxFormatWidth)
     raise("ValueError", "format width or precision too large");
   if (conv == 0 && format_fast(out, v, sp)) return;
+  if (sp.ok && (sp.group || sp.type == '%')) {
+    if (conv != 0 || !v.is_number()) throw fmt::format_error("grouping or % needs a number");
+    format_grouped_or_percent(out, v, sp);
+    return;
+  }
   if (conv == 'r') {
     fmt_one(out, spec, to_repr(v));
     return;
@@ -752,6 +821,7 @@ Value b_format(Thread& t, Args a) {
   const int nargs = a.n - 1;
   std::string out;
   int next_auto = 0;
+  int placeholder = 0;  // counts the fields, for error messages
   bool used_auto = false, used_manual = false;
 
   auto take_arg = [&](std::string_view id) -> Value {
@@ -841,7 +911,7 @@ Value b_format(Thread& t, Args a) {
         }
       }
       i = j + 1;  // past '}'
-      format_field(out, v, conv, spec);
+      format_field(out, v, conv, spec, ++placeholder);
     }
   } catch (const fmt::format_error& e) {
     raisef("ValueError", "bad format: {}", e.what());

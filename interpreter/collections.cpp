@@ -87,6 +87,23 @@ bool sort_less(Value a, Value b) {
   return order_values(a, b, "<") == -1;
 }
 
+// Items of different kinds (number, str, list) never compare: say so before
+// sorting, naming the two types, so the list is left as it was.
+void check_sortable(const ValueVec& v, bool keys) {
+  if (v.empty()) return;
+  auto kind = [](Value x) {
+    if (x.is_number()) return 1;
+    if (is_str(x)) return 2;
+    if (is_obj_type(x, ObjType::List)) return 3;
+    return 0;
+  };
+  const char* what = keys ? "sort keys" : "a list";
+  int k0 = kind(v[0]);
+  if (k0 == 0) raisef("TypeError", "cannot sort {} of {} (only numbers, strings or lists)", what, type_name(v[0]));
+  for (Value x : v)
+    if (kind(x) != k0) raisef("TypeError", "cannot sort {} of {} and {}", what, type_name(v[0]), type_name(x));
+}
+
 // Sorts `l` in place, stably, by `key(item)` (computed once per item) or by
 // the items. An error (unorderable items, a throwing key) leaves the list
 // as it was.
@@ -95,6 +112,7 @@ void sort_list(Thread& t, ObjList* l, Value key) {
   if (n < 2 && key.is_nil()) return;
   if (key.is_nil()) {
     ValueVec tmp = l->items;
+    check_sortable(tmp, false);
     std::stable_sort(tmp.begin(), tmp.end(), sort_less);
     l->items = std::move(tmp);
     return;
@@ -107,6 +125,7 @@ void sort_list(Thread& t, ObjList* l, Value key) {
   ObjList* keys = make_list(t, n);
   StackRoot rk(t, obj(keys));
   for (std::size_t i = 0; i < n; ++i) push(t, keys, call1(t, key, work->items[i]));
+  check_sortable(keys->items, true);
   std::vector<std::size_t> idx(n);
   std::iota(idx.begin(), idx.end(), 0);
   std::stable_sort(idx.begin(), idx.end(),
