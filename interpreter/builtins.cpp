@@ -195,31 +195,6 @@ bool value_less(Value a, Value b, const char* fn) {
 // Materialises an iterable (list, map keys, str chars, range) into a vector.
 ValueVec iterate(Thread& t, Value v, const char* fn);
 
-// Stable sort of numbers or strings, in place.
-void sort_values(ValueVec& items) {
-  if (items.size() < 2) return;
-  bool nums = items[0].is_number();
-  if (!nums && !is_str(items[0]))
-    raisef("TypeError", "cannot sort a list of {} (only numbers or strings)", type_name(items[0]));
-  for (Value v : items) {
-    if (nums ? !v.is_number() : !is_str(v))
-      raisef("TypeError", "cannot sort a list of {} and {}", type_name(items[0]), type_name(v));
-  }
-  if (nums) {
-    // NaN sorts after everything, which keeps the ordering strict and weak.
-    auto key_nan = [](Value v) { return v.is_float() && std::isnan(v.as.d); };
-    std::stable_sort(items.begin(), items.end(), [&](Value a, Value b) {
-      bool na = key_nan(a), nb = key_nan(b);
-      if (na || nb) return !na && nb;
-      return num_less(a, b);
-    });
-  } else {
-    std::stable_sort(items.begin(), items.end(), [](Value a, Value b) {
-      return as<ObjString>(a)->view() < as<ObjString>(b)->view();
-    });
-  }
-}
-
 // ================================================================ builtins
 
 Value b_print(Thread& t, Args a) {
@@ -514,12 +489,6 @@ Value b_abs(Thread& t, Args a) {
   }
   if (v.is_float()) return Value::number(std::fabs(v.as.d));
   raisef("TypeError", "abs() argument must be a number, not {}", type_name(v));
-}
-
-Value b_sorted(Thread& t, Args a) {
-  ValueVec items = iterate(t, a.v[0], "sorted");
-  sort_values(items);
-  return list_of(t, std::move(items));
 }
 
 // ------------------------------------------------------------------ format
@@ -1038,15 +1007,6 @@ Value l_contains(Thread& t, Args a) {
   return Value::boolean(false);
 }
 
-Value l_sort(Thread& t, Args a) {
-  (void)t;
-  // sort_values checks every item before moving any, so a TypeError leaves
-  // the list untouched.
-  ObjList* l = self_list(a);
-  sort_values(l->items);
-  return Value();
-}
-
 Value l_reverse(Thread& t, Args a) {
   (void)t;
   auto& v = self_list(a)->items;
@@ -1184,47 +1144,6 @@ Value m_len(Thread& t, Args a) {
 
 ObjString* self_str(Args a) { return as<ObjString>(a.self); }
 
-Value s_split(Thread& t, Args a) {
-  ObjString* s = self_str(a);
-  std::string_view v = s->view();
-  ValueVec parts;
-  Heap& heap = t.interp.heap;
-  auto piece = [&](std::string_view p) { return Value::object(heap.new_string(p, s->ascii)); };
-  if (a.n == 0 || a.v[0].is_nil()) {
-    std::size_t i = 0;
-    while (true) {
-      while (i < v.size() && is_space(static_cast<unsigned char>(v[i]))) ++i;
-      if (i >= v.size()) break;
-      std::size_t j = i;
-      while (j < v.size() && !is_space(static_cast<unsigned char>(v[j]))) ++j;
-      parts.push_back(piece(v.substr(i, j - i)));
-      i = j;
-    }
-  } else {
-    std::string_view sep = arg_str(a, 0, "str.split");
-    if (sep.empty()) raise("ValueError", "str.split() separator must not be empty");
-    std::size_t i = 0;
-    while (true) {
-      std::size_t j = find_bytes(v, sep, i);
-      if (j == std::string_view::npos) {
-        parts.push_back(piece(v.substr(i)));
-        break;
-      }
-      parts.push_back(piece(v.substr(i, j - i)));
-      i = j + sep.size();
-    }
-  }
-  t.interp.heap.account(parts.capacity() * sizeof(Value));
-  return list_of(t, std::move(parts));
-}
-
-Value s_trim(Thread& t, Args a) {
-  ObjString* s = self_str(a);
-  std::string_view v = trim_view(s->view());
-  if (v.size() == s->length) return a.self;
-  return str_value(t, v);
-}
-
 Value s_case(Thread& t, Args a, bool upper) {
   std::string v(self_str(a)->view());
   for (char& c : v) {
@@ -1329,7 +1248,7 @@ const MethodTable& list_methods() {
       {"push", {G(l_push), 1, 1}},       {"pop", {G(l_pop), 0, 0}},
       {"insert", {G(l_insert), 2, 2}},   {"remove_at", {G(l_remove_at), 1, 1}},
       {"slice", {G(l_slice), 1, 2}},     {"index", {G(l_index), 1, 1}},
-      {"contains", {G(l_contains), 1, 1}}, {"sort", {G(l_sort), 0, 0}},
+      {"contains", {G(l_contains), 1, 1}},
       {"reverse", {G(l_reverse), 0, 0}}, {"join", {G(l_join), 1, 1}},
       {"copy", {G(l_copy), 0, 0}},       {"len", {G(l_len), 0, 0}},
     };
@@ -1355,7 +1274,6 @@ const MethodTable& map_methods() {
 const MethodTable& str_methods() {
   static const MethodTable table = [] {
     MethodTable m = {
-      {"split", {G(s_split), 0, 1}},         {"trim", {G(s_trim), 0, 0}},
       {"upper", {G(s_upper), 0, 0}},         {"lower", {G(s_lower), 0, 0}},
       {"starts_with", {G(s_starts_with), 1, 1}}, {"ends_with", {G(s_ends_with), 1, 1}},
       {"contains", {G(s_contains), 1, 1}},   {"find", {G(s_find), 1, 1}},
@@ -1384,7 +1302,6 @@ void register_builtins(Interp& in) {
   add("min", G(b_min), 1, -1);
   add("max", G(b_max), 1, -1);
   add("abs", G(b_abs), 1, 1);
-  add("sorted", G(b_sorted), 1, 1);
   add("format", G(b_format), 1, -1);
   add("error", G(b_error), 1, 2);
   add("assert", G(b_assert), 1, 2);
