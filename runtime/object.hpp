@@ -40,12 +40,14 @@ enum class ObjType : std::uint8_t {
 struct Obj {
   Obj* next = nullptr;  // the collector's list of all objects
   ObjType type;
-  bool marked = false;
+  bool marked : 1 = false;
   // Set while repr/str (kBusyRepr) or == (kBusyEqualL/R) is inside this list or
   // map: meeting it again on the way down means the value contains itself
-  // (SPEC §4). A flag in the header's padding makes the check O(1) without
-  // a set to allocate; only the GIL holder prints or compares.
-  std::uint8_t busy = 0;
+  // (SPEC §4). Flags in the header make the check O(1) without a set to
+  // allocate; only the GIL holder prints or compares. They share the byte
+  // of `marked`: subclasses (ObjString) pack their own fields into the
+  // header's tail padding, so a new byte would make every string bigger.
+  std::uint8_t busy : 3 = 0;
   explicit Obj(ObjType t) : type(t) {}
 };
 

@@ -374,8 +374,8 @@ TEST_CASE_METHOD(Fixture, "repr and == on cyclic lists and maps", "[builtins][cy
   b->items.push_back(Value::object(b));
   CHECK(values_equal(Value::object(a), Value::object(a)));
   CHECK(error_of([&] { values_equal(Value::object(a), Value::object(b)); }) == "ValueError");
-  CHECK(a->busy == 0);
-  CHECK(b->busy == 0);
+  CHECK(static_cast<int>(a->busy) == 0);
+  CHECK(static_cast<int>(b->busy) == 0);
 }
 
 TEST_CASE_METHOD(Fixture, "sum round hex ord chr", "[builtins]") {
