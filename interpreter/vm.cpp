@@ -358,6 +358,12 @@ static void set_index(Thread& t, Value obj, Value idx, Value v) {
 }
 
 [[noreturn]] static void missing_member_error(ObjModule* m, ObjString* name) {
+  // Declared but not assigned yet: the file is still running its top level,
+  // which happens when two files import each other.
+  auto it = m->slots.find(std::string(name->view()));
+  if (it != m->slots.end() && m->is_member(static_cast<std::size_t>(it->second)))
+    raisef("AttributeError", "module '{}' has no member '{}' yet (it is still being imported: a circular import?)",
+           m->module_name(), name->view());
   raisef("AttributeError", "module '{}' has no member '{}'{}", m->module_name(), name->view(),
          did_you_mean(name->view(), m->member_names()));
 }
