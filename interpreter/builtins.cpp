@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "interpreter/collections.hpp"
 #include "interpreter/loader.hpp"
 #include "runtime/natives.hpp"
 
@@ -193,31 +194,6 @@ bool value_less(Value a, Value b, const char* fn) {
 
 // Materialises an iterable (list, map keys, str chars, range) into a vector.
 ValueVec iterate(Thread& t, Value v, const char* fn);
-
-// Stable sort of numbers or strings, in place.
-void sort_values(ValueVec& items) {
-  if (items.size() < 2) return;
-  bool nums = items[0].is_number();
-  if (!nums && !is_str(items[0]))
-    raisef("TypeError", "cannot sort a list of {} (only numbers or strings)", type_name(items[0]));
-  for (Value v : items) {
-    if (nums ? !v.is_number() : !is_str(v))
-      raisef("TypeError", "cannot sort a list of {} and {}", type_name(items[0]), type_name(v));
-  }
-  if (nums) {
-    // NaN sorts after everything, which keeps the ordering strict and weak.
-    auto key_nan = [](Value v) { return v.is_float() && std::isnan(v.as.d); };
-    std::stable_sort(items.begin(), items.end(), [&](Value a, Value b) {
-      bool na = key_nan(a), nb = key_nan(b);
-      if (na || nb) return !na && nb;
-      return num_less(a, b);
-    });
-  } else {
-    std::stable_sort(items.begin(), items.end(), [](Value a, Value b) {
-      return as<ObjString>(a)->view() < as<ObjString>(b)->view();
-    });
-  }
-}
 
 // ================================================================ builtins
 
@@ -515,12 +491,6 @@ Value b_abs(Thread& t, Args a) {
   raisef("TypeError", "abs() argument must be a number, not {}", type_name(v));
 }
 
-Value b_sorted(Thread& t, Args a) {
-  ValueVec items = iterate(t, a.v[0], "sorted");
-  sort_values(items);
-  return list_of(t, std::move(items));
-}
-
 // ------------------------------------------------------------------ format
 
 constexpr std::int64_t kMaxFormatWidth = 10'000'000;
@@ -534,6 +504,7 @@ struct Spec {
   std::int64_t width = -1;
   std::int64_t prec = -1;
   bool locale = false;
+  char group = 0;  // ',' or '_': thousands separators (Python's grouping option)
   char type = 0;
   bool ok = false;  // parsed completely
 };
@@ -572,6 +543,7 @@ Spec parse_spec(std::string_view s) {
     return i > b;
   };
   digits(sp.width);
+  if (i < s.size() && (s[i] == ',' || s[i] == '_')) sp.group = s[i++];
   if (i < s.size() && s[i] == '.') {
     ++i;
     if (!digits(sp.prec)) return sp;  // fmt reports the error
@@ -653,7 +625,7 @@ void append_padded(std::string& out, const Spec& sp, std::string_view sign, std:
 // {}, {:>8} on strings, {:05} / {:,}-free ints, {:.2f} floats. Returns false
 // when the spec needs the general path.
 bool format_fast(std::string& out, Value v, const Spec& sp) {
-  if (!sp.ok || sp.locale || sp.alt || (sp.sign && sp.sign != '-')) return false;
+  if (!sp.ok || sp.group || sp.type == '%' || sp.locale || sp.alt || (sp.sign && sp.sign != '-')) return false;
   if (is_str(v)) {
     auto* s = as<ObjString>(v);
     if ((sp.type && sp.type != 's') || sp.prec >= 0 || sp.zero || !s->ascii) return false;
@@ -684,8 +656,70 @@ bool format_fast(std::string& out, Value v, const Spec& sp) {
   return false;
 }
 
+// Inserts `sep` every three digits in the leading run of digits of `body`
+// ("1234567.5" -> "1,234,567.5").
+std::string group_digits(std::string_view body, char sep) {
+  std::size_t n = 0;
+  while (n < body.size() && body[n] >= '0' && body[n] <= '9') ++n;
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i && (n - i) % 3 == 0) out.push_back(sep);
+    out.push_back(body[i]);
+  }
+  out.append(body.substr(n));
+  return out;
+}
+
+// The specs fmt does not know, on numbers: grouping ({:,} {:_}) and
+// percentages ({:%} {:.1%}: times 100, fixed point, then '%').
+void format_grouped_or_percent(std::string& out, Value v, const Spec& sp) {
+  bool percent = sp.type == '%';
+  bool neg;
+  std::string body;
+  if (v.is_int() && !percent && (sp.type == 0 || sp.type == 'd')) {
+    if (sp.prec >= 0) throw fmt::format_error("precision not allowed for an int");
+    std::int64_t i = v.as.i;
+    neg = i < 0;
+    std::uint64_t mag = neg ? 0 - static_cast<std::uint64_t>(i) : static_cast<std::uint64_t>(i);
+    body = fmt::format_int(mag).str();
+  } else {
+    double d = v.to_double();
+    if (percent) d *= 100;
+    neg = std::signbit(d) && !std::isnan(d);
+    double m = std::fabs(d);
+    char type = percent ? 'f' : sp.type;
+    if (type == 0) {
+      body = float_repr(m);
+    } else {
+      if (!float_type(type)) throw fmt::format_error("invalid type for grouping");
+      std::string core = sp.prec >= 0 ? fmt::format(".{}{}", sp.prec, type) : std::string(1, type);
+      if (percent && sp.prec < 0) core = ".6f";
+      fmt_one(body, core, m);
+    }
+    if (percent) body.push_back('%');
+  }
+  if (sp.group) body = group_digits(body, sp.group);
+  std::string_view sign = neg ? "-" : sp.sign == '+' ? "+" : sp.sign == ' ' ? " " : "";
+  append_padded(out, sp, sign, body, body.size(), true);
+}
+
 // Formats one replacement field's value with its (nested-resolved) spec.
-void format_field(std::string& out, Value v, char conv, const std::string& spec) {
+// `placeholder` numbers the field in a format() string for error messages
+// (0 for an f-string field).
+void format_field_spec(std::string& out, Value v, char conv, const std::string& spec);
+
+void format_field(std::string& out, Value v, char conv, const std::string& spec, int placeholder = 0) {
+  try {
+    format_field_spec(out, v, conv, spec);
+  } catch (const fmt::format_error&) {
+    std::string shown = conv ? fmt::format("!{}{}{}", conv, spec.empty() ? "" : ":", spec) : ":" + spec;
+    if (placeholder > 0)
+      raisef("ValueError", "bad format spec '{}' for placeholder {} ({})", shown, placeholder, type_name(v));
+    raisef("ValueError", "bad format spec '{}' for a value of type {}", shown, type_name(v));
+  }
+}
+
+void format_field_spec(std::string& out, Value v, char conv, const std::string& spec) {
   if (conv == 0 && spec.empty()) {
     // {}: str() of the value.
     if (is_str(v)) {
@@ -702,6 +736,11 @@ void format_field(std::string& out, Value v, char conv, const std::string& spec)
   if (sp.width > kMaxFormatWidth || sp.prec > kMaxFormatWidth)
     raise("ValueError", "format width or precision too large");
   if (conv == 0 && format_fast(out, v, sp)) return;
+  if (sp.ok && (sp.group || sp.type == '%')) {
+    if (conv != 0 || !v.is_number()) throw fmt::format_error("grouping or % needs a number");
+    format_grouped_or_percent(out, v, sp);
+    return;
+  }
   if (conv == 'r') {
     fmt_one(out, spec, to_repr(v));
     return;
@@ -751,6 +790,7 @@ Value b_format(Thread& t, Args a) {
   const int nargs = a.n - 1;
   std::string out;
   int next_auto = 0;
+  int placeholder = 0;  // counts the fields, for error messages
   bool used_auto = false, used_manual = false;
 
   auto take_arg = [&](std::string_view id) -> Value {
@@ -840,7 +880,7 @@ Value b_format(Thread& t, Args a) {
         }
       }
       i = j + 1;  // past '}'
-      format_field(out, v, conv, spec);
+      format_field(out, v, conv, spec, ++placeholder);
     }
   } catch (const fmt::format_error& e) {
     raisef("ValueError", "bad format: {}", e.what());
@@ -965,15 +1005,6 @@ Value l_contains(Thread& t, Args a) {
   for (Value v : self_list(a)->items)
     if (values_equal(v, a.v[0])) return Value::boolean(true);
   return Value::boolean(false);
-}
-
-Value l_sort(Thread& t, Args a) {
-  (void)t;
-  // sort_values checks every item before moving any, so a TypeError leaves
-  // the list untouched.
-  ObjList* l = self_list(a);
-  sort_values(l->items);
-  return Value();
 }
 
 Value l_reverse(Thread& t, Args a) {
@@ -1113,47 +1144,6 @@ Value m_len(Thread& t, Args a) {
 
 ObjString* self_str(Args a) { return as<ObjString>(a.self); }
 
-Value s_split(Thread& t, Args a) {
-  ObjString* s = self_str(a);
-  std::string_view v = s->view();
-  ValueVec parts;
-  Heap& heap = t.interp.heap;
-  auto piece = [&](std::string_view p) { return Value::object(heap.new_string(p, s->ascii)); };
-  if (a.n == 0 || a.v[0].is_nil()) {
-    std::size_t i = 0;
-    while (true) {
-      while (i < v.size() && is_space(static_cast<unsigned char>(v[i]))) ++i;
-      if (i >= v.size()) break;
-      std::size_t j = i;
-      while (j < v.size() && !is_space(static_cast<unsigned char>(v[j]))) ++j;
-      parts.push_back(piece(v.substr(i, j - i)));
-      i = j;
-    }
-  } else {
-    std::string_view sep = arg_str(a, 0, "str.split");
-    if (sep.empty()) raise("ValueError", "str.split() separator must not be empty");
-    std::size_t i = 0;
-    while (true) {
-      std::size_t j = find_bytes(v, sep, i);
-      if (j == std::string_view::npos) {
-        parts.push_back(piece(v.substr(i)));
-        break;
-      }
-      parts.push_back(piece(v.substr(i, j - i)));
-      i = j + sep.size();
-    }
-  }
-  t.interp.heap.account(parts.capacity() * sizeof(Value));
-  return list_of(t, std::move(parts));
-}
-
-Value s_trim(Thread& t, Args a) {
-  ObjString* s = self_str(a);
-  std::string_view v = trim_view(s->view());
-  if (v.size() == s->length) return a.self;
-  return str_value(t, v);
-}
-
 Value s_case(Thread& t, Args a, bool upper) {
   std::string v(self_str(a)->view());
   for (char& c : v) {
@@ -1244,6 +1234,8 @@ Value s_len(Thread& t, Args a) {
 
 }  // namespace
 
+ValueVec iterable_items(Thread& t, Value v, const char* fn) { return iterate(t, v, fn); }
+
 const NativeFn kBuiltinLen = &guarded<b_len>;
 
 // ============================================================ registration
@@ -1251,36 +1243,47 @@ const NativeFn kBuiltinLen = &guarded<b_len>;
 #define G(f) &guarded<f>
 
 const MethodTable& list_methods() {
-  static const MethodTable table = {
+  static const MethodTable table = [] {
+    MethodTable m = {
       {"push", {G(l_push), 1, 1}},       {"pop", {G(l_pop), 0, 0}},
       {"insert", {G(l_insert), 2, 2}},   {"remove_at", {G(l_remove_at), 1, 1}},
       {"slice", {G(l_slice), 1, 2}},     {"index", {G(l_index), 1, 1}},
-      {"contains", {G(l_contains), 1, 1}}, {"sort", {G(l_sort), 0, 0}},
+      {"contains", {G(l_contains), 1, 1}},
       {"reverse", {G(l_reverse), 0, 0}}, {"join", {G(l_join), 1, 1}},
       {"copy", {G(l_copy), 0, 0}},       {"len", {G(l_len), 0, 0}},
-  };
+    };
+    add_list_methods(m);
+    return m;
+  }();
   return table;
 }
 
 const MethodTable& map_methods() {
-  static const MethodTable table = {
+  static const MethodTable table = [] {
+    MethodTable m = {
       {"keys", {G(m_keys), 0, 0}},     {"values", {G(m_values), 0, 0}}, {"items", {G(m_items), 0, 0}},
       {"get", {G(m_get), 1, 2}},       {"has", {G(m_has), 1, 1}},       {"remove", {G(m_remove), 1, 1}},
       {"copy", {G(m_copy), 0, 0}},     {"len", {G(m_len), 0, 0}},
-  };
+    };
+    add_map_methods(m);
+    return m;
+  }();
   return table;
 }
 
 const MethodTable& str_methods() {
-  static const MethodTable table = {
-      {"split", {G(s_split), 0, 1}},         {"trim", {G(s_trim), 0, 0}},
+  static const MethodTable table = [] {
+    MethodTable m = {
       {"upper", {G(s_upper), 0, 0}},         {"lower", {G(s_lower), 0, 0}},
       {"starts_with", {G(s_starts_with), 1, 1}}, {"ends_with", {G(s_ends_with), 1, 1}},
       {"contains", {G(s_contains), 1, 1}},   {"find", {G(s_find), 1, 1}},
       {"replace", {G(s_replace), 2, 2}},     {"slice", {G(s_slice), 1, 2}},
       {"chars", {G(s_chars), 0, 0}},         {"bytes", {G(s_bytes), 0, 0}},
       {"len", {G(s_len), 0, 0}},
-  };
+    };
+    add_str_methods(m);
+    return m;
+  }();
   return table;
 }
 
@@ -1299,13 +1302,13 @@ void register_builtins(Interp& in) {
   add("min", G(b_min), 1, -1);
   add("max", G(b_max), 1, -1);
   add("abs", G(b_abs), 1, 1);
-  add("sorted", G(b_sorted), 1, 1);
   add("format", G(b_format), 1, -1);
   add("error", G(b_error), 1, 2);
   add("assert", G(b_assert), 1, 2);
   add("assert_eq", G(b_assert_eq), 2, 3);
   add("assert_raises", G(b_assert_raises), 2, 2);
   add("import", G(b_import), 1, 1);
+  register_collection_builtins(in);
 }
 
 #undef G

@@ -12,6 +12,10 @@ namespace weft {
 // Interp::builtins.
 void register_builtins(Interp& in);
 
+// The items of a list, the keys of a map, the characters of a str or the
+// numbers of a range, as list() sees them (TypeError naming `fn` otherwise).
+ValueVec iterable_items(Thread& t, Value v, const char* fn);
+
 // Method tables of the built-in types, used by the VM's INVOKE.
 const MethodTable& list_methods();
 const MethodTable& map_methods();

@@ -47,16 +47,6 @@ ObjModule* current_module(Thread& t) {
   return t.frames.back().closure->proto->module;
 }
 
-static Value module_map(Thread& t, ObjModule* m) {
-  ObjMap* map = new_map(t);
-  for (std::size_t i = 0; i < m->names.size(); ++i) {
-    if (m->values[i].is_undef()) continue;
-    if (!m->declared.count(std::string(m->names[i]->view()))) continue;
-    map->set(Value::object(m->names[i]), m->values[i]);
-  }
-  return Value::object(map);
-}
-
 Value import_module(Thread& t, const std::string& path) {
   namespace fs = std::filesystem;
   fs::path p(path);
@@ -69,7 +59,7 @@ Value import_module(Thread& t, const std::string& path) {
   fs::path canon = fs::weakly_canonical(p, ec);
   std::string key = ec ? p.string() : canon.string();
   auto it = t.interp.modules.find(key);
-  if (it != t.interp.modules.end()) return module_map(t, it->second);
+  if (it != t.interp.modules.end()) return Value::object(it->second);
   std::string source, err;
   bool ok;
   {
@@ -91,8 +81,14 @@ Value import_module(Thread& t, const std::string& path) {
     auto pos = first.find(": SyntaxError: ");
     raise("SyntaxError", pos == std::string::npos ? first : first.substr(0, pos) + ": " + first.substr(pos + 15));
   }
+  // The file's top-level declarations are known once it is compiled, so a
+  // circular import (this file imported again while it runs) already sees
+  // them as members.
+  m->export_declared();
   call_value(t, Value::object(cl), nullptr, 0);
-  return module_map(t, m);
+  // The module itself, not a copy of its globals: `mod.f = stub` replaces
+  // the global that the file's own functions read.
+  return Value::object(m);
 }
 
 static std::string_view module_source(Interp& in, const std::string& display) {

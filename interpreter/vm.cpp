@@ -14,6 +14,7 @@
 // yields the GIL, collects garbage, or raises KeyboardInterrupt/TimeoutError.
 #include "vm.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -22,6 +23,7 @@
 #include "builtins.hpp"
 #include "opcodes.hpp"
 #include "runtime/natives.hpp"
+#include "runtime/suggest.hpp"
 #include "stdlib/sys_exit.hpp"
 
 #if defined(__GNUC__)
@@ -256,7 +258,7 @@ static int compare_values(Value a, Value b, const char* op) {
     int c = as<ObjString>(a)->view().compare(as<ObjString>(b)->view());
     return c < 0 ? -1 : c > 0 ? 1 : 0;
   }
-  raisef("TypeError", "'{}' not supported between '{}' and '{}'", op, type_name(a), type_name(b));
+  return order_values(a, b, op);
 }
 
 static bool contains(Value needle, Value hay) {
@@ -346,13 +348,39 @@ static void set_index(Thread& t, Value obj, Value idx, Value v) {
   raisef("TypeError", "cannot assign by index to a value of type {}", type_name(obj));
 }
 
+// m.name on a map without that key: KeyError, with a hint when a string key
+// is close to the name.
+[[noreturn]] static void missing_key_error(ObjMap* m, ObjString* name) {
+  std::vector<std::string_view> keys;
+  for (const MapEntry& e : m->entries)
+    if (is_obj_type(e.key, ObjType::String)) keys.push_back(as<ObjString>(e.key)->view());
+  raise("KeyError", to_repr(Value::object(name)) + did_you_mean(name->view(), keys));
+}
+
+[[noreturn]] static void missing_member_error(ObjModule* m, ObjString* name) {
+  // Declared but not assigned yet: the file is still running its top level,
+  // which happens when two files import each other.
+  auto it = m->slots.find(std::string(name->view()));
+  if (it != m->slots.end() && m->is_member(static_cast<std::size_t>(it->second)))
+    raisef("AttributeError", "module '{}' has no member '{}' yet (it is still being imported: a circular import?)",
+           m->module_name(), name->view());
+  raisef("AttributeError", "module '{}' has no member '{}'{}", m->module_name(), name->view(),
+         did_you_mean(name->view(), m->member_names()));
+}
+
 static Value get_field(Thread& t, Value obj, ObjString* name) {
   if (obj.is_obj()) {
     switch (obj.as.o->type) {
       case ObjType::Map: {
         Value* v = as<ObjMap>(obj)->find(Value::object(name));
-        if (!v) raise("KeyError", to_repr(Value::object(name)));
+        if (!v) missing_key_error(as<ObjMap>(obj), name);
         return *v;
+      }
+      case ObjType::Module: {
+        auto* m = as<ObjModule>(obj);
+        int slot = m->member_slot(name->view());
+        if (slot < 0) missing_member_error(m, name);
+        return m->values[static_cast<std::size_t>(slot)];
       }
       case ObjType::Error: {
         auto* e = as<ObjError>(obj);
@@ -360,7 +388,7 @@ static Value get_field(Thread& t, Value obj, ObjString* name) {
         if (n == "type") return Value::object(e->type_name);
         if (n == "message") return Value::object(e->message);
         if (n == "trace") return e->trace ? Value::object(e->trace) : Value::object(new_list(t));
-        break;
+        raisef("TypeError", "error has no field '{}'{}", n, did_you_mean(n, {"type", "message", "trace"}));
       }
       case ObjType::Handle: {
         Value out;
@@ -388,9 +416,32 @@ static inline Value* cached_field(Interp& in, ObjMap* m, ObjString* name, const 
   return &m->entries[static_cast<std::size_t>(p)].value;
 }
 
-static void set_field(Value obj, ObjString* name, Value v) {
+// mod.name for a field instruction at `site`: the member's value, or null.
+// It shares Interp::field_cache with maps; the guess is a slot index here,
+// checked against the slot's (interned) name and member flag, so a guess
+// left by a map or another module only costs the normal lookup.
+static inline Value* cached_member(Interp& in, ObjModule* m, ObjString* name, const std::uint8_t* site) {
+  std::uint32_t& guess = in.field_cache[(reinterpret_cast<std::uintptr_t>(site) >> 1) & (Interp::kFieldCacheSize - 1)];
+  if (WEFT_LIKELY(guess < m->member.size() && m->member[guess] && m->names[guess] == name)) {
+    Value* v = &m->values[guess];
+    if (WEFT_LIKELY(!v->is_undef())) return v;
+  }
+  int slot = m->member_slot(name->view());
+  if (slot < 0) return nullptr;
+  guess = static_cast<std::uint32_t>(slot);
+  return &m->values[static_cast<std::size_t>(slot)];
+}
+
+static void set_field(Thread& t, Value obj, ObjString* name, Value v) {
   if (is_obj_type(obj, ObjType::Map)) {
     as<ObjMap>(obj)->set(Value::object(name), v);
+    return;
+  }
+  // Replacing a module member (a stub in a test) writes the module's global
+  // slot, so the module's own functions see the new value too.
+  if (is_obj_type(obj, ObjType::Module)) {
+    if (!as<ObjModule>(obj)->set_member(t.interp.heap, name->view(), v))
+      raisef("RuntimeError", "module '{}' has too many members", as<ObjModule>(obj)->module_name());
     return;
   }
   raisef("TypeError", "cannot set field '{}' on a value of type {}", name->view(), type_name(obj));
@@ -402,11 +453,46 @@ static const MethodTable* const g_list_methods = &list_methods();
 static const MethodTable* const g_map_methods = &map_methods();
 static const MethodTable* const g_str_methods = &str_methods();
 
+// Misses are cached too (method null): a map used as an object looks for a
+// map method first on every call (SPEC §4), and must not pay a hash lookup
+// of the name each time to learn that there is none.
 static const Method* find_method_slow(const MethodTable* table, ObjString* name, Interp::MethodCacheEntry& e) {
   auto it = table->find(name->view());
-  if (it == table->end()) return nullptr;
-  e = Interp::MethodCacheEntry{name, table, &it->second};
-  return &it->second;
+  const Method* m = it == table->end() ? nullptr : &it->second;
+  e = Interp::MethodCacheEntry{name, table, m};
+  return m;
+}
+
+// recv.name(...) found nothing: the error names the type and suggests a
+// close method (or, on a map, a close method or key).
+[[noreturn]] static void no_method_error(Value recv, ObjString* name) {
+  const MethodTable* table = nullptr;
+  if (recv.is_obj()) {
+    switch (recv.as.o->type) {
+      case ObjType::List: table = g_list_methods; break;
+      case ObjType::Map: table = g_map_methods; break;
+      case ObjType::String: table = g_str_methods; break;
+      case ObjType::Handle: table = &as<ObjHandle>(recv)->methods(); break;
+      default: break;
+    }
+  }
+  // A map's string keys come first: a map called like an object (o.gret())
+  // more likely misspells one of its own functions than a map method.
+  std::vector<std::string_view> cands;
+  if (is_obj_type(recv, ObjType::Map))
+    for (const MapEntry& e : as<ObjMap>(recv)->entries)
+      if (is_obj_type(e.key, ObjType::String)) cands.push_back(as<ObjString>(e.key)->view());
+  if (table) {
+    std::size_t first = cands.size();
+    for (auto& [n, m] : *table) cands.push_back(n);
+    // The table is unordered: sort so that ties between equally close names
+    // always give the same hint.
+    std::sort(cands.begin() + static_cast<std::ptrdiff_t>(first), cands.end());
+  }
+  if (is_obj_type(recv, ObjType::Map)) {
+    raisef("TypeError", "map has no method or key '{}'{}", name->view(), did_you_mean(name->view(), cands));
+  }
+  raisef("TypeError", "{} has no method '{}'{}", type_name(recv), name->view(), did_you_mean(name->view(), cands));
 }
 
 // recv.name(...) for a built-in or handle type: the method, or null. The hit
@@ -425,6 +511,21 @@ static inline const Method* find_method(Interp& in, Value recv, ObjString* name)
   Interp::MethodCacheEntry& e = in.method_cache[(key >> 4) & (Interp::kMethodCacheSize - 1)];
   if (WEFT_LIKELY(e.name == name && e.table == table)) return e.method;
   return find_method_slow(table, name, e);
+}
+
+// NameError for global slot `k`, with a hint among the module's defined
+// globals and the builtins.
+[[noreturn]] static void name_error(Thread& t, ObjModule* m, std::uint16_t k) {
+  std::string_view name = m->names[k]->view();
+  std::vector<std::string_view> cands;
+  for (std::size_t i = 0; i < m->names.size(); ++i)
+    if (i != k && !m->values[i].is_undef()) cands.push_back(m->names[i]->view());
+  std::vector<std::string_view> builtin;
+  for (auto& [n, v] : t.interp.builtins)
+    if (!n.starts_with("__")) builtin.push_back(n);
+  std::sort(builtin.begin(), builtin.end());
+  cands.insert(cands.end(), builtin.begin(), builtin.end());
+  raisef("NameError", "name '{}' is not defined{}", name, did_you_mean(name, cands));
 }
 
 [[noreturn]] static void arity_error(const char* name, int min, int max, int got) {
@@ -630,7 +731,7 @@ dispatch:
     Value v = globals[k];
     if (WEFT_UNLIKELY(v.is_undef())) {
       SAVE();
-      raisef("NameError", "name '{}' is not defined", frame->closure->proto->module->names[k]->view());
+      name_error(t, frame->closure->proto->module, k);
     }
     PUSH(v);
     DISPATCH();
@@ -680,6 +781,11 @@ dispatch:
         sp[-1] = *v;
         DISPATCH();
       }
+    } else if (is_obj_type(obj, ObjType::Module)) {
+      if (Value* v = cached_member(t.interp, as<ObjModule>(obj), name, ip)) {
+        sp[-1] = *v;
+        DISPATCH();
+      }
     }
     SAVE();
     sp[-1] = get_field(t, obj, name);
@@ -696,7 +802,7 @@ dispatch:
       }
     }
     SAVE();
-    set_field(obj, name, v);
+    set_field(t, obj, name, v);
     sp -= 2;
     DISPATCH();
   }
@@ -962,19 +1068,28 @@ dispatch:
     auto* name = as<ObjString>(consts[READ_U16()]);
     argc = READ_U8();
     Value recv = sp[-argc - 1];
-    // m.name(...) on a map calls the function stored under "name" if there
-    // is one (modules are maps of functions), else a map method.
-    if (is_obj_type(recv, ObjType::Map)) {
-      if (Value* v = cached_field(t.interp, as<ObjMap>(recv), name, ip)) {
+    // mod.name(...) calls the module's member.
+    if (is_obj_type(recv, ObjType::Module)) {
+      if (Value* v = cached_member(t.interp, as<ObjModule>(recv), name, ip)) {
         sp[-argc - 1] = *v;
         goto do_call;
       }
+      SAVE();
+      missing_member_error(as<ObjModule>(recv), name);
     }
+    // m.name(...) on a map calls the map method `name` when there is one,
+    // whatever keys the map holds (SPEC §4: counts.get(w, 0) must work
+    // after counts["get"] = 1), else the function stored under "name".
     const Method* m = find_method(t.interp, recv, name);
     if (WEFT_UNLIKELY(!m)) {
+      if (is_obj_type(recv, ObjType::Map)) {
+        if (Value* v = cached_field(t.interp, as<ObjMap>(recv), name, ip)) {
+          sp[-argc - 1] = *v;
+          goto do_call;
+        }
+      }
       SAVE();
-      if (is_obj_type(recv, ObjType::Map)) raisef("TypeError", "map has no key or method '{}'", name->view());
-      raisef("TypeError", "{} has no method '{}'", type_name(recv), name->view());
+      no_method_error(recv, name);
     }
     if (WEFT_UNLIKELY(argc < m->min_args || (m->max_args >= 0 && argc > m->max_args))) {
       SAVE();

@@ -99,6 +99,16 @@ static void repr_string(std::string& out, std::string_view s) {
 
 static void write_value(std::string& out, Value v, bool repr, int depth);
 
+// How deep printing and == follow nested lists and maps before raising
+// RecursionError (they recurse in C++; deeper data would overflow the
+// stack of a thread). Never a silently wrong answer.
+static constexpr int kMaxNesting = 2500;
+
+static void check_nesting(int depth, const char* what) {
+  if (depth > kMaxNesting)
+    raisef("RecursionError", "maximum nesting depth exceeded in {} ({} levels of lists and maps)", what, kMaxNesting);
+}
+
 static void write_obj(std::string& out, Obj* o, bool repr, int depth) {
   switch (o->type) {
     case ObjType::String: {
@@ -111,10 +121,13 @@ static void write_obj(std::string& out, Obj* o, bool repr, int depth) {
     }
     case ObjType::List: {
       auto* l = static_cast<ObjList*>(o);
-      if (depth > 64) {
+      // A list inside itself prints as [...], like Python.
+      if (l->busy & kBusyRepr) {
         out += "[...]";
         return;
       }
+      check_nesting(depth, "repr");
+      BusyScope busy(l, kBusyRepr);
       out.push_back('[');
       for (std::size_t i = 0; i < l->items.size(); ++i) {
         if (i) out += ", ";
@@ -125,10 +138,12 @@ static void write_obj(std::string& out, Obj* o, bool repr, int depth) {
     }
     case ObjType::Map: {
       auto* m = static_cast<ObjMap*>(o);
-      if (depth > 64) {
+      if (m->busy & kBusyRepr) {
         out += "{...}";
         return;
       }
+      check_nesting(depth, "repr");
+      BusyScope busy(m, kBusyRepr);
       out.push_back('{');
       bool first = true;
       for (const MapEntry& e : m->entries) {
@@ -173,7 +188,7 @@ static void write_obj(std::string& out, Obj* o, bool repr, int depth) {
       return;
     }
     case ObjType::Module:
-      out += "<module " + static_cast<ObjModule*>(o)->display + ">";
+      out += "<module " + static_cast<ObjModule*>(o)->module_name() + ">";
       return;
     case ObjType::Upvalue:
       out += "<upvalue>";
@@ -236,11 +251,21 @@ static bool equal_depth(Value a, Value b, int depth) {
       break;
   }
   if (a.as.o == b.as.o) return true;
-  if (a.as.o->type != b.as.o->type || depth > 200) return false;
-  if (a.as.o->type == ObjType::List) {
+  if (a.as.o->type != b.as.o->type) return false;
+  ObjType ty = a.as.o->type;
+  if (ty == ObjType::List || ty == ObjType::Map) {
+    // Meeting a container again on the way down means it contains itself;
+    // comparing would never end (Python raises RecursionError; SPEC §4 says
+    // ValueError).
+    if ((a.as.o->busy & kBusyEqualL) || (b.as.o->busy & kBusyEqualR))
+      raise("ValueError", "cannot compare a list or map that contains itself");
+    check_nesting(depth, "==");
+  }
+  if (ty == ObjType::List) {
     auto& x = static_cast<ObjList*>(a.as.o)->items;
     auto& y = static_cast<ObjList*>(b.as.o)->items;
     if (x.size() != y.size()) return false;
+    BusyScope ba(a.as.o, kBusyEqualL), bb(b.as.o, kBusyEqualR);
     for (std::size_t i = 0; i < x.size(); ++i)
       if (!equal_depth(x[i], y[i], depth + 1)) return false;
     return true;
@@ -249,6 +274,7 @@ static bool equal_depth(Value a, Value b, int depth) {
     auto* x = static_cast<ObjMap*>(a.as.o);
     auto* y = static_cast<ObjMap*>(b.as.o);
     if (x->count != y->count) return false;
+    BusyScope ba(x, kBusyEqualL), bb(y, kBusyEqualR);
     for (const MapEntry& e : x->entries) {
       if (e.key.is_undef()) continue;
       Value* other = y->find(e.key);
@@ -268,6 +294,34 @@ static bool equal_depth(Value a, Value b, int depth) {
 }
 
 bool values_equal(Value a, Value b) { return equal_depth(a, b, 0); }
+
+static int order_depth(Value a, Value b, const char* op, int depth) {
+  if (a.is_int() && b.is_int()) return a.as.i < b.as.i ? -1 : a.as.i > b.as.i ? 1 : 0;
+  if (a.is_number() && b.is_number()) {
+    if ((a.is_float() && std::isnan(a.as.d)) || (b.is_float() && std::isnan(b.as.d))) return 2;
+    // Exact for an int against a float (2^53 + 1 vs 2^53 as a float).
+    long double x = a.is_int() ? static_cast<long double>(a.as.i) : a.as.d;
+    long double y = b.is_int() ? static_cast<long double>(b.as.i) : b.as.d;
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (is_obj_type(a, ObjType::String) && is_obj_type(b, ObjType::String)) {
+    int c = as<ObjString>(a)->view().compare(as<ObjString>(b)->view());
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+  }
+  if (is_obj_type(a, ObjType::List) && is_obj_type(b, ObjType::List)) {
+    check_nesting(depth, op);
+    auto& x = as<ObjList>(a)->items;
+    auto& y = as<ObjList>(b)->items;
+    for (std::size_t i = 0; i < x.size() && i < y.size(); ++i) {
+      if (values_equal(x[i], y[i])) continue;
+      return order_depth(x[i], y[i], op, depth + 1);
+    }
+    return x.size() < y.size() ? -1 : x.size() > y.size() ? 1 : 0;
+  }
+  raisef("TypeError", "'{}' not supported between '{}' and '{}'", op, type_name(a), type_name(b));
+}
+
+int order_values(Value a, Value b, const char* op) { return order_depth(a, b, op, 0); }
 
 // ----------------------------------------------------------------- building
 

@@ -45,6 +45,12 @@ std::string to_repr(Value v);
 std::string float_repr(double d);
 // == semantics (structural for lists and maps).
 bool values_equal(Value a, Value b);
+// The order of `<` (SPEC §4): numbers (int vs float exactly), strings
+// bytewise, lists item by item like Python (the first unequal items decide,
+// else the shorter list is smaller). Returns -1, 0 or 1, or 2 when the
+// values are unordered (a nan is involved: every comparison is false).
+// Raises TypeError naming `op` for other types.
+int order_values(Value a, Value b, const char* op);
 
 // --------------------------------------------------------------- building
 

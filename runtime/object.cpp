@@ -210,4 +210,40 @@ int ObjModule::slot_for(Heap& heap, std::string_view name) {
   return idx;
 }
 
+int ObjModule::member_slot(std::string_view name) const {
+  auto it = slots.find(std::string(name));
+  if (it == slots.end() || !is_member(static_cast<std::size_t>(it->second))) return -1;
+  if (values[static_cast<std::size_t>(it->second)].is_undef()) return -1;
+  return it->second;
+}
+
+void ObjModule::export_declared() {
+  member.assign(names.size(), 0);
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (declared.count(std::string(names[i]->view()))) member[i] = 1;
+}
+
+bool ObjModule::set_member(Heap& heap, std::string_view name, Value v) {
+  int slot = slot_for(heap, name);
+  if (slot < 0) return false;
+  auto i = static_cast<std::size_t>(slot);
+  if (member.size() <= i) member.resize(i + 1, 0);
+  member[i] = 1;
+  values[i] = v;
+  return true;
+}
+
+std::vector<std::string_view> ObjModule::member_names() const {
+  std::vector<std::string_view> out;
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (is_member(i) && !values[i].is_undef()) out.push_back(names[i]->view());
+  return out;
+}
+
+std::string ObjModule::module_name() const {
+  std::string n = display;
+  if (n.size() > 5 && n.ends_with(".weft")) n.resize(n.size() - 5);
+  return n;
+}
+
 }  // namespace weft

@@ -40,8 +40,31 @@ enum class ObjType : std::uint8_t {
 struct Obj {
   Obj* next = nullptr;  // the collector's list of all objects
   ObjType type;
-  bool marked = false;
+  bool marked : 1 = false;
+  // Set while repr/str (kBusyRepr) or == (kBusyEqualL/R) is inside this list or
+  // map: meeting it again on the way down means the value contains itself
+  // (SPEC §4). Flags in the header make the check O(1) without a set to
+  // allocate; only the GIL holder prints or compares. They share the byte
+  // of `marked`: subclasses (ObjString) pack their own fields into the
+  // header's tail padding, so a new byte would make every string bigger.
+  std::uint8_t busy : 3 = 0;
   explicit Obj(ObjType t) : type(t) {}
+};
+
+inline constexpr std::uint8_t kBusyRepr = 1;
+// == marks the left and the right operand's path separately: a container
+// met on its own side's path is a cycle; one shared by both sides is not.
+inline constexpr std::uint8_t kBusyEqualL = 2;
+inline constexpr std::uint8_t kBusyEqualR = 4;
+
+// Sets a busy bit for a scope (cleared on errors too).
+struct BusyScope {
+  Obj* o;
+  std::uint8_t bit;
+  BusyScope(Obj* obj, std::uint8_t b) : o(obj), bit(b) { o->busy |= b; }
+  ~BusyScope() { o->busy &= static_cast<std::uint8_t>(~bit); }
+  BusyScope(const BusyScope&) = delete;
+  BusyScope& operator=(const BusyScope&) = delete;
 };
 
 inline bool is_obj_type(Value v, ObjType t) { return v.is_obj() && v.as.o->type == t; }
@@ -309,9 +332,30 @@ struct ObjModule : Obj {
   // Names assigned at the top level (let, fn, or plain assignment): the
   // globals a function may assign to.
   std::unordered_set<std::string> declared;
+  // Which slots are members when the module is used as a value (`mod.name`,
+  // SPEC §4): every entry of a built-in module, the top-level declarations of
+  // an imported file. The names a file merely refers to (the builtins it
+  // calls, misspelt globals) have slots too, but are not members.
+  std::vector<std::uint8_t> member;
   static constexpr std::size_t kMaxGlobals = 65535;
-  ObjModule() : Obj(ObjType::Module) { values.reserve(kMaxGlobals + 1); }
+  // `reserve`: the globals array never moves once code is compiled against
+  // it, so a source file's module reserves the full slot range; a built-in
+  // module (no code of its own) reserves only what it holds.
+  explicit ObjModule(std::size_t reserve = kMaxGlobals + 1) : Obj(ObjType::Module) { values.reserve(reserve); }
   int slot_for(Heap& heap, std::string_view name);  // adds a slot if new
+  bool is_member(std::size_t slot) const { return slot < member.size() && member[slot]; }
+  // The slot of member `name`, or -1.
+  int member_slot(std::string_view name) const;
+  // Makes the declared globals members (after compiling an imported file).
+  void export_declared();
+  // mod.name = v: replaces member `name`, or adds it. False when the module
+  // is full.
+  bool set_member(Heap& heap, std::string_view name, Value v);
+  // The member names (for "did you mean" hints and listings).
+  std::vector<std::string_view> member_names() const;
+  // How the module prints (`<module math>`): a built-in module's name, an
+  // imported file's name without `.weft`.
+  std::string module_name() const;
 };
 
 // ----------------------------------------------------------------- handles

@@ -344,3 +344,48 @@ TEST_CASE_METHOD(Fixture, "format never crashes on random format strings", "[bui
   CHECK(ok > 100);
   CHECK(errors > 100);
 }
+
+TEST_CASE_METHOD(Fixture, "order_values orders lists like Python", "[builtins][order]") {
+  auto L = [&](std::initializer_list<Value> items) { return list_value(t, std::vector<Value>(items)); };
+  CHECK(order_values(L({I(1), I(2)}), L({I(1), I(3)}), "<") == -1);
+  CHECK(order_values(L({I(1)}), L({I(1), I(2)}), "<") == -1);
+  CHECK(order_values(L({I(2)}), L({I(1), I(5)}), "<") == 1);
+  CHECK(order_values(L({I(1), F(2.0)}), L({F(1.0), I(2)}), "<") == 0);
+  CHECK(order_values(L({F(std::nan(""))}), L({I(1)}), "<") == 2);
+  // 2^53 + 1 is greater than the float 2^53, exactly.
+  CHECK(order_values(I((std::int64_t{1} << 53) + 1), F(9007199254740992.0), "<") == 1);
+  std::string msg;
+  CHECK(error_of([&] { order_values(L({I(1)}), L({s("a")}), "<"); }, &msg) == "TypeError");
+  CHECK(msg == "'<' not supported between 'int' and 'str'");
+}
+
+TEST_CASE_METHOD(Fixture, "repr and == on cyclic lists and maps", "[builtins][cycles]") {
+  ObjList* a = new_list(t);
+  a->items.push_back(I(1));
+  a->items.push_back(Value::object(a));
+  CHECK(to_repr(Value::object(a)) == "[1, [...]]");
+  // The busy marks are cleared afterwards: printing twice gives the same.
+  CHECK(to_repr(Value::object(a)) == "[1, [...]]");
+  ObjMap* m = new_map(t);
+  map_put(t, m, "me", Value::object(m));
+  CHECK(to_repr(Value::object(m)) == "{\"me\": {...}}");
+  ObjList* b = new_list(t);
+  b->items.push_back(I(1));
+  b->items.push_back(Value::object(b));
+  CHECK(values_equal(Value::object(a), Value::object(a)));
+  CHECK(error_of([&] { values_equal(Value::object(a), Value::object(b)); }) == "ValueError");
+  CHECK(static_cast<int>(a->busy) == 0);
+  CHECK(static_cast<int>(b->busy) == 0);
+}
+
+TEST_CASE_METHOD(Fixture, "sum round hex ord chr", "[builtins]") {
+  CHECK(str_of(call("round", {F(2.5)})) == "2");
+  CHECK(str_of(call("round", {F(-0.5)})) == "0");
+  CHECK(str_of(call("round", {F(2.675), I(2)})) == "2.67");
+  CHECK(str_of(call("round", {I(-1550), I(-2)})) == "-1600");
+  CHECK(str_of(call("hex", {I(-255)})) == "-0xff");
+  CHECK(str_of(call("ord", {s("\xe2\x82\xac")})) == "8364");
+  CHECK(str_of(call("chr", {I(8364)})) == "\xe2\x82\xac");
+  Value xs = list_value(t, {F(0.1), F(0.2), F(0.3)});
+  CHECK(str_of(call("sum", {xs})) == "0.6");
+}
