@@ -1306,6 +1306,7 @@ void register_builtins(Interp& in) {
   add("assert_eq", G(b_assert_eq), 2, 3);
   add("assert_raises", G(b_assert_raises), 2, 2);
   add("import", G(b_import), 1, 1);
+  void register_assertions(Interp&); register_assertions(in);  // interpreter/assertions.cpp
 }
 
 #undef G
