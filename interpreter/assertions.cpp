@@ -39,9 +39,9 @@ Value assert_between(Thread&, Args a) {
   if (std::isnan(x))
     how = "it is nan";
   else if (x < lo)
-    how = fmt::format("{} below the lower bound", float_repr(lo - x));
+    how = fmt::format("{:.6g} below the lower bound", lo - x);
   else
-    how = fmt::format("{} above the upper bound", float_repr(x - hi));
+    how = fmt::format("{:.6g} above the upper bound", x - hi);
   raise("AssertionError", with_message(a, 3,
                                        fmt::format("expected {} to be between {} and {} ({})", to_repr(a[0]),
                                                    to_repr(a[1]), to_repr(a[2]), how)));
@@ -61,11 +61,10 @@ Value assert_close(Thread&, Args a) {
   double tol = std::max(rel * std::fabs(expected), abs_tol);
   if (std::isfinite(actual) && std::isfinite(expected) && std::fabs(actual - expected) <= tol) return Value();
   raise("AssertionError",
-        fmt::format("expected {} to be close to {} (within ±{}: between {} and {}; rel={}, abs={}), "
-                    "but it differs by {}",
-                    to_repr(a[0]), to_repr(a[1]), float_repr(tol), float_repr(expected - tol),
-                    float_repr(expected + tol), float_repr(rel), float_repr(abs_tol),
-                    float_repr(std::fabs(actual - expected))));
+        fmt::format("expected {} to be close to {} (within ±{:.6g}: between {:.12g} and {:.12g}; rel={:.6g}, "
+                    "abs={:.6g}), but it differs by {:.6g}",
+                    to_repr(a[0]), to_repr(a[1]), tol, expected - tol, expected + tol, rel, abs_tol,
+                    std::fabs(actual - expected)));
 }
 
 }  // namespace
