@@ -467,9 +467,28 @@ int run_tests(const RuntimeOptions& opts_in, const TestOptions& topts) {
         }
       }
     }
+    // The file's threads must end too: a thread a test started and never
+    // joined gets the same --timeout, then it is interrupted.
+    dog.arm(&t, topts.timeout_s);
     try {
       s.finish();
     } catch (SysExit&) {
+    }
+    if (dog.disarm()) {
+      fmt::print("FAIL {} (threads still running {} s after its last test; interrupted)\n", file, topts.timeout_s);
+      ++failed;
+      suite.cases.push_back(CaseResult{"<threads>", 0, true, false, 1, "TimeoutError",
+                                       "threads still running after the last test", ""});
+      for (Thread* other : s.interp().threads)
+        if (other != &t) other->interrupt(kBreakTimeout);
+      try {
+        t.check_interrupts();
+      } catch (NativeError&) {
+      }
+      try {
+        s.finish();
+      } catch (SysExit&) {
+      }
     }
     s.print_reports();
     suites.push_back(std::move(suite));
