@@ -292,13 +292,13 @@ static std::string read_script(const std::string& path) {
 // --gil-trace is checked before the script runs (SPEC §1), so a long run
 // does not end with "cannot write trace". A file created by the check is
 // removed again; the trace is written at exit.
-static void check_trace_path(const std::string& path) {
+static void check_trace_path(const std::string& path, const char* what = "trace") {
   if (path.empty()) return;
   struct stat st{};
   bool existed = ::stat(path.c_str(), &st) == 0;
-  if (existed && S_ISDIR(st.st_mode)) path_error(fmt::format("cannot write trace '{}': it is a directory", path));
+  if (existed && S_ISDIR(st.st_mode)) path_error(fmt::format("cannot write {} '{}': it is a directory", what, path));
   std::FILE* f = std::fopen(path.c_str(), "ab");
-  if (!f) path_error(fmt::format("cannot write trace '{}': {}", path, std::strerror(errno)));
+  if (!f) path_error(fmt::format("cannot write {} '{}': {}", what, path, std::strerror(errno)));
   std::fclose(f);
   if (!existed) std::remove(path.c_str());
 }
@@ -383,6 +383,8 @@ static int test_command(RuntimeOptions opts, const std::vector<std::string>& arg
   }
   if (p.help_requested()) return 0;
   if (t.paths.empty()) t.paths.push_back("tests/");
+  check_trace_path(opts.gil_trace);
+  check_trace_path(t.junit, "--junit file");
   return run_tests(opts, t);
 }
 
