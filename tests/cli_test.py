@@ -279,6 +279,8 @@ with tempfile.TemporaryDirectory() as tmp:
           code == 5 and out == "0 passed, 0 failed\n" and "no tests ran" in err, out + err)
     code, out, err = run(["test", "--filter", "nothing_matches", tdir])
     check("weft test: a filter that matches nothing exits 5", code == 5 and "--filter" in err, out + err)
+    code, out, err = run(["test", "--junit", os.path.join(tmp, "no", "such", "j.xml"), tdir])
+    check("weft test --junit path checked before the run", code == 2 and out == "" and "--junit" in err, out + err)
     code, out, err = run(["test", "--gil=off", tdir])
     check("weft test --gil=off is a usage error", code == 2 and "free-threaded" in err, out + err)
     code, out, err = run(["test", "--gil-policy", "classic", "--filter", "test_ok", tdir])
