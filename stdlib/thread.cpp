@@ -59,14 +59,13 @@ struct ThreadHandle : ObjHandle {
 };
 
 // Per-interpreter bookkeeping: OS threads to join, how many are alive, the
-// handle of the main thread, errors nobody joined.
+// handle of the main thread, who started which thread.
 struct Registry {
   std::mutex mu;
   std::condition_variable_any cv;
   int alive = 0;        // script-visible live threads (besides main)
   int running_os = 0;   // OS threads that have not finished tearing down
   std::vector<std::thread> os_threads;
-  std::vector<ThreadHandle*> failed;  // rooted until reported
   ThreadHandle* main_handle = nullptr;
   // Who started each thread (thread id -> parent id), so gil.measure can
   // count the threads a measured call started, and the threads those
@@ -81,7 +80,6 @@ Registry& registry(Interp& in) {
     slot = r;
     Registry* raw = r.get();
     in.heap.add_root_callback([raw](Heap& h) {
-      for (ThreadHandle* th : raw->failed) h.mark_obj(th);
       if (raw->main_handle) h.mark_obj(raw->main_handle);
     });
   }
