@@ -122,7 +122,8 @@ void thread_body(Interp* in, Thread* vt, ThreadHandle* h) {
     // throws the error.
     std::string text = format_uncaught(*in, error, h->where);
     std::string where = h->spawned_at.line > 0 ? fmt::format(" (spawned at {}:{})", h->spawned_at.file, h->spawned_at.line) : "";
-    std::fflush(stdout);
+    // stdout is not flushed here: a report from a background thread must
+    // not split what the main thread is printing into a pipe.
     std::fprintf(stderr, "Exception in thread \"%s\"%s:\n%s", h->name.c_str(), where.c_str(), text.c_str());
     std::fflush(stderr);
   }
