@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake libboost-dev libfmt-dev catch2 libcurl4-openssl-dev
           nlohmann-json3-dev libedit-dev libcpp-httplib-dev libsqlite3-dev python3 lua5.4
-          redis-server libhiredis-dev libre2-dev)
+          redis-server libhiredis-dev libre2-dev libxml2-utils)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 install_deps() {

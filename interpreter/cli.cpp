@@ -2,18 +2,21 @@
 
 #include <fmt/format.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cerrno>
 #include <cstring>
 #include <iostream>
 #include <mutex>
 #include <thread>
 
 #include "builtins.hpp"
+#include "runtime/cli_options.hpp"
 #include "compiler.hpp"
 #include "loader.hpp"
 #include "runtime/natives.hpp"
@@ -138,6 +141,9 @@ int Session::report_uncaught(Value error) {
   std::fflush(stdout);
   if (is_keyboard_interrupt(error)) {
     std::fputs("KeyboardInterrupt\n", stderr);
+    // The exit reports and the trace cover the run up to the interrupt
+    // (SPEC §1): they are what one looks at after stopping a stuck run.
+    print_reports();
     std::fflush(stderr);
     std::_Exit(130);
   }
@@ -213,93 +219,94 @@ static const char* kUsage =
     "       weft [OPTIONS] -e 'CODE' [ARGS...]   run CODE\n"
     "       weft [OPTIONS] -                     run standard input\n"
     "       weft                                 start the REPL (when stdin is a terminal)\n"
-    "       weft test [--filter S] [PATH...]     run *_test.weft files (default: tests/)\n"
+    "       weft test [OPTIONS] [PATH...]        run *_test.weft files (default: tests/)\n"
     "       weft dis FILE.weft                   show the bytecode of a script\n"
-    "       weft mock-api [--port P] [--latency MS] [--fail-rate F] [--seed S]\n"
-    "                                            serve a fake external API on 127.0.0.1\n"
-    "       weft worker TASKS.weft --store URL [--queue NAME] [--concurrency N] [--processes P] [--lease S]\n"
-    "                                            run durable jobs (docs/jobs.md)\n"
-    "       weft --version | --help\n";
+    "       weft mock-api [OPTIONS]              serve a fake external API on 127.0.0.1\n"
+    "       weft worker TASKS.weft --store URL [OPTIONS]   run durable jobs (docs/jobs.md)\n"
+    "       weft --version | --help              (every sub-command takes --help too)\n";
 
-static const char* kHelp =
-    "Weft — a small scripting language with a real global interpreter lock (GIL).\n"
-    "\n"
-    "%s"
-    "\n"
-    "GIL options (before the script name):\n"
-    "  --switch-interval=MS      how long a waiting thread lets the holder run before\n"
-    "                            asking it to drop the GIL (default 5 ms)\n"
-    "  --gil-policy=POLICY       'responsive' (default): a thread back from I/O gets the\n"
-    "                            lock promptly; 'classic': CPython 3.2+ (convoy effect)\n"
-    "  --gil-stats               print a per-thread contention table to stderr at exit\n"
-    "  --gil-timeline            draw who held the GIL over time, at exit (stderr)\n"
-    "  --gil-trace=FILE.json     write a trace to open in https://ui.perfetto.dev\n"
-    "\n"
-    "Debug options:\n"
-    "  --trace-exec              print every instruction as it runs\n"
-    "  --print-code              print the bytecode of each compiled function\n"
-    "  --gc-stress               collect garbage at every safe point\n"
-    "  --heap-limit=MB           raise MemoryError past MB megabytes of heap\n"
-    "\n"
+static const char* kAbout =
+    "Weft — a small scripting language with a real global interpreter lock (GIL).";
+
+static const char* kExamples =
     "Examples:\n"
     "  weft -e 'print(1 + 2)'                              # 3\n"
     "  weft scripts/cpu_bound_threads.weft                 # why CPU-bound threads don't scale\n"
     "  weft --gil-timeline scripts/io_bound_threads.weft   # see sleeping threads overlap\n"
-    "  weft --gil-policy=classic scripts/convoy.weft       # the convoy effect\n"
+    "  weft --gil-policy classic scripts/convoy.weft       # the convoy effect\n"
     "  weft test tests/                                    # run the test scripts\n"
     "\n"
-    "Docs: docs/language.md, docs/gil.md, docs/jobs.md, docs/cli.md\n";
+    "Docs: docs/language.md, docs/gil.md, docs/jobs.md, docs/cli.md, docs/testing.md\n";
 
-[[noreturn]] static void usage_error(const std::string& msg) {
-  fmt::print(stderr, "weft: {}\n{}", msg, kUsage);
+// The runtime options (SPEC §1), shared by running a script and `weft test`.
+static void add_runtime_options(OptionParser& p, RuntimeOptions& o) {
+  p.option("--switch-interval", "MS",
+           "how long a waiting thread lets the holder run before asking it to drop the GIL (default 5)",
+           [&o](const std::string& v) {
+             o.switch_interval_ms = parse_number_option("--switch-interval", v, 1e-6, 60000, "milliseconds, e.g. 5 or 0.5");
+           });
+  p.option("--gil-policy", "POLICY",
+           "'responsive' (default): a thread back from I/O gets the lock promptly; 'classic': CPython 3.2+",
+           [&o](const std::string& v) {
+             if (v == "classic") o.policy = GilPolicy::Classic;
+             else if (v == "responsive") o.policy = GilPolicy::Responsive;
+             else throw UsageError{fmt::format("unknown --gil-policy '{}' (use classic or responsive)", v)};
+           });
+  p.option("--gil", "on|off", "the GIL (default) or free-threaded mode", [&o](const std::string& v) {
+    if (v == "on") o.gil_off = false;
+    else if (v == "off") throw UsageError{"--gil=off: free-threaded mode is not available in this build"};
+    else throw UsageError{fmt::format("bad --gil '{}' (use on or off)", v)};
+  });
+  p.flag("--gil-stats", "print a per-thread contention table to stderr at exit", [&o] { o.gil_stats = true; });
+  p.flag("--gil-timeline", "draw who held the GIL over time, at exit (stderr)", [&o] { o.gil_timeline = true; });
+  p.option("--gil-trace", "FILE.json", "write a trace to open in https://ui.perfetto.dev", [&o](const std::string& v) {
+    if (v.empty()) throw UsageError{"--gil-trace needs a file name: --gil-trace trace.json"};
+    o.gil_trace = v;
+  });
+  p.flag("--trace-exec", "print every instruction as it runs", [&o] { o.debug.trace_execution = true; });
+  p.flag("--print-code", "print the bytecode of each compiled function", [&o] { o.debug.print_code = true; });
+  p.flag("--gc-stress", "collect garbage at every safe point", [&o] { o.debug.gc_stress = true; });
+  p.option("--heap-limit", "MB", "raise MemoryError past MB megabytes of heap", [&o](const std::string& v) {
+    o.heap_limit_mb = static_cast<std::size_t>(parse_number_option("--heap-limit", v, 1, 1e9, "megabytes"));
+  });
+}
+
+// A one-line usage error (exit 2), for problems with a path.
+[[noreturn]] static void path_error(const std::string& msg) {
+  std::fflush(stdout);
+  fmt::print(stderr, "weft: {}\n", msg);
   std::exit(2);
 }
 
-// Parses one runtime option at argv[i]; returns false if it isn't one.
-static bool parse_runtime_option(const std::string& arg, RuntimeOptions& o) {
-  auto value_of = [&](const char* name) -> const char* {
-    std::size_t n = std::strlen(name);
-    if (arg.compare(0, n, name) == 0 && arg.size() > n && arg[n] == '=') return arg.c_str() + n + 1;
-    return nullptr;
-  };
-  if (const char* v = value_of("--switch-interval")) {
-    char* end = nullptr;
-    double ms = std::strtod(v, &end);
-    if (!*v || *end || !(ms > 0) || ms > 60000) usage_error(fmt::format("bad --switch-interval '{}' (milliseconds, e.g. 5 or 0.5)", v));
-    o.switch_interval_ms = ms;
-    return true;
-  }
-  if (const char* v = value_of("--gil-policy")) {
-    std::string p = v;
-    if (p == "classic") o.policy = GilPolicy::Classic;
-    else if (p == "responsive") o.policy = GilPolicy::Responsive;
-    else usage_error(fmt::format("unknown --gil-policy '{}' (use classic or responsive)", p));
-    return true;
-  }
-  if (const char* v = value_of("--gil-trace")) {
-    if (!*v) usage_error("--gil-trace needs a file name: --gil-trace=trace.json");
-    o.gil_trace = v;
-    return true;
-  }
-  if (const char* v = value_of("--heap-limit")) {
-    char* end = nullptr;
-    long mb = std::strtol(v, &end, 10);
-    if (!*v || *end || mb <= 0) usage_error(fmt::format("bad --heap-limit '{}' (megabytes)", v));
-    o.heap_limit_mb = static_cast<std::size_t>(mb);
-    return true;
-  }
-  if (arg == "--gil-stats") return o.gil_stats = true;
-  if (arg == "--gil-timeline") return o.gil_timeline = true;
-  if (arg == "--trace-exec") return o.debug.trace_execution = true;
-  if (arg == "--print-code") return o.debug.print_code = true;
-  if (arg == "--gc-stress") return o.debug.gc_stress = true;
-  if (arg == "--switch-interval" || arg == "--gil-policy" || arg == "--gil-trace" || arg == "--heap-limit")
-    usage_error(fmt::format("{} needs a value: {}=VALUE", arg, arg));
-  return false;
+// A script path must name a readable text file (SPEC §1): directories and
+// binary files (a NUL byte in the first KiB) are usage errors.
+static std::string read_script(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    path_error(fmt::format("'{}' is a directory, not a script", path));
+  std::string source, err;
+  if (!read_file(path, source, err)) path_error(fmt::format("cannot open '{}': {}", path, err));
+  if (source.find('\0') < 1024) path_error(fmt::format("'{}' is not a text file (it contains NUL bytes)", path));
+  return source;
+}
+
+// --gil-trace is checked before the script runs (SPEC §1), so a long run
+// does not end with "cannot write trace". A file created by the check is
+// removed again; the trace is written at exit.
+static void check_trace_path(const std::string& path, const char* what = "trace") {
+  if (path.empty()) return;
+  struct stat st{};
+  bool existed = ::stat(path.c_str(), &st) == 0;
+  if (existed && S_ISDIR(st.st_mode)) path_error(fmt::format("cannot write {} '{}': it is a directory", what, path));
+  std::FILE* f = std::fopen(path.c_str(), "ab");
+  if (!f) path_error(fmt::format("cannot write {} '{}': {}", what, path, std::strerror(errno)));
+  std::fclose(f);
+  if (!existed) std::remove(path.c_str());
 }
 
 static int run_source(const RuntimeOptions& opts, const std::string& path, const std::string& display,
                       const std::string& source, std::vector<std::string> args) {
+  check_trace_path(opts.gil_trace);
   int status;
   {
     Session s(opts, std::move(args));
@@ -320,17 +327,22 @@ static int run_source(const RuntimeOptions& opts, const std::string& path, const
   return status;
 }
 
-static int dis_command(const std::vector<std::string>& rest) {
-  if (rest.size() != 1) usage_error("dis needs exactly one file: weft dis FILE.weft");
-  std::string source, err;
-  if (!read_file(rest[0], source, err)) {
-    fmt::print(stderr, "weft: cannot open '{}': {}\n", rest[0], err);
-    return 1;
+static int dis_command(const std::vector<std::string>& args, std::size_t from) {
+  OptionParser p("weft dis", "usage: weft dis FILE.weft",
+                 "Compiles a script without running it and prints its bytecode, function by function.\n"
+                 "Exit status: 0, 1 for a syntax error, 2 for bad usage.");
+  std::vector<std::string> rest;
+  try {
+    rest = p.parse(args, from, false);
+  } catch (const UsageError& e) {
+    return p.report(e);
   }
+  if (p.help_requested()) return 0;
+  if (rest.size() != 1) return p.report(UsageError{"needs exactly one file: weft dis FILE.weft"});
+  std::string source = read_script(rest[0]);
   RuntimeOptions opts;
   Session s(opts);
-  std::string display = rest[0].substr(rest[0].find_last_of('/') + 1);
-  ObjModule* m = s.new_module(rest[0], display, source);
+  ObjModule* m = s.new_module(rest[0], rest[0], source);
   std::string report;
   ObjClosure* cl = load_source(s.main(), m, source, CompileOptions{}, report);
   if (!cl) {
@@ -341,86 +353,90 @@ static int dis_command(const std::vector<std::string>& rest) {
   return 0;
 }
 
+static int test_command(RuntimeOptions opts, const std::vector<std::string>& args, std::size_t from) {
+  TestOptions t;
+  OptionParser p("weft test", "usage: weft test [OPTIONS] [PATH...]",
+                 "Runs every top-level fn test_* of every *_test.weft file under the PATHs (default: tests/),\n"
+                 "one fresh interpreter per file. Exit status: 0 all passed, 1 a test failed, 2 bad usage,\n"
+                 "5 no test ran. See docs/testing.md.");
+  p.option("--filter", "TEXT", "run only the tests whose 'file::test_name' contains TEXT",
+           [&t](const std::string& v) { t.filter = v; });
+  p.option("--timeout", "S", "fail a test that runs longer than S seconds (default 60; 0: no limit)",
+           [&t](const std::string& v) { t.timeout_s = parse_number_option("--timeout", v, 0, 1e7, "seconds"); });
+  p.option("--repeat", "N", "run every selected test N times", [&t](const std::string& v) {
+    t.repeat = static_cast<int>(parse_number_option("--repeat", v, 1, 1e6, "a count from 1"));
+  });
+  p.option("--retries", "N", "re-run a failed test up to N times; FLAKY (counted as passed) if a rerun passes",
+           [&t](const std::string& v) {
+             t.retries = static_cast<int>(parse_number_option("--retries", v, 0, 1000, "a count from 0"));
+           });
+  p.option("--junit", "FILE", "write a JUnit XML report (for CI)", [&t](const std::string& v) {
+    if (v.empty()) throw UsageError{"--junit needs a file name"};
+    t.junit = v;
+  });
+  p.option("--trace-failed", "DIR", "write a Perfetto trace of each failing test's GIL activity into DIR",
+           [&t](const std::string& v) {
+             if (v.empty()) throw UsageError{"--trace-failed needs a directory"};
+             t.trace_failed = v;
+           });
+  add_runtime_options(p, opts);
+  try {
+    t.paths = p.parse(args, from, false);
+  } catch (const UsageError& e) {
+    return p.report(e);
+  }
+  if (p.help_requested()) return 0;
+  if (t.paths.empty()) t.paths.push_back("tests/");
+  check_trace_path(opts.gil_trace);
+  check_trace_path(t.junit, "--junit file");
+  return run_tests(opts, t);
+}
+
 int weft_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   RuntimeOptions opts;
-  std::size_t i = 0;
-  // Runtime options may come before a subcommand too (`weft
-  // --switch-interval=1 test tests/`).
-  while (i < args.size() && args[i].size() > 2 && args[i].rfind("--", 0) == 0 && args[i] != "--help" &&
-         args[i] != "--version" && parse_runtime_option(args[i], opts))
-    ++i;
-  if (i < args.size()) {
-    const std::string& cmd = args[i];
-    if (cmd == "--version" || cmd == "-V") {
-      fmt::print("weft {}\n", WEFT_VERSION);
-      return 0;
-    }
-    if (cmd == "--help" || cmd == "-h") {
-      std::printf(kHelp, kUsage);
-      return 0;
-    }
-    if (cmd == "mock-api") return mock_api_main(argc - static_cast<int>(i) - 1, argv + i + 1);
-    if (cmd == "dis") return dis_command({args.begin() + static_cast<long>(i) + 1, args.end()});
-    if (cmd == "worker") return worker_main(argc - static_cast<int>(i) - 1, argv + i + 1);
-    if (cmd == "test") {
-      std::vector<std::string> paths;
-      std::string filter;
-      for (std::size_t k = i + 1; k < args.size(); ++k) {
-        if (args[k] == "--filter") {
-          if (k + 1 >= args.size()) usage_error("--filter needs a value: weft test --filter NAME");
-          filter = args[++k];
-        } else if (args[k].rfind("--filter=", 0) == 0) {
-          filter = args[k].substr(9);
-        } else if (parse_runtime_option(args[k], opts)) {
-        } else if (args[k].size() > 1 && args[k][0] == '-') {
-          usage_error(fmt::format("unknown test option '{}'", args[k]));
-        } else {
-          paths.push_back(args[k]);
-        }
-      }
-      if (paths.empty()) paths.push_back("tests/");
-      return run_tests(opts, paths, filter);
-    }
+  bool version = false;
+  std::string code;
+  bool have_code = false;
+  OptionParser p("weft", kUsage, kAbout);
+  add_runtime_options(p, opts);
+  p.flag("--version", "print the version and exit", [&version] { version = true; });
+  p.alias("-V", "--version");
+  p.epilog(kExamples);
+  p.option("-e", "CODE", "run CODE (the arguments after it go to sys.args)", [&](const std::string& v) {
+    code = v;
+    have_code = true;
+  }, true);
+  std::vector<std::string> rest;
+  try {
+    rest = p.parse(args, 0, true);
+  } catch (const UsageError& e) {
+    return p.report(e);
   }
-  for (; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--") {
-      ++i;
-      break;
-    }
-    if (a == "-" || a == "-e" || a.empty() || a[0] != '-') break;
-    if (a == "--help" || a == "-h") {
-      std::printf(kHelp, kUsage);
-      return 0;
-    }
-    if (a == "--version") {
-      fmt::print("weft {}\n", WEFT_VERSION);
-      return 0;
-    }
-    if (!parse_runtime_option(a, opts)) usage_error(fmt::format("unknown option '{}'", a));
+  if (p.help_requested()) return 0;
+  if (version) {
+    fmt::print("weft {}\n", WEFT_VERSION);
+    return 0;
   }
-  if (i >= args.size()) {
+  if (have_code) return run_source(opts, "", "<string>", code, rest);
+  if (rest.empty()) {
+    check_trace_path(opts.gil_trace);
     if (isatty(0)) return run_repl(opts);
     std::string source((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
     return run_source(opts, "", "<stdin>", source, {});
   }
-  const std::string& what = args[i];
-  if (what == "-e") {
-    if (i + 1 >= args.size()) usage_error("-e needs code: weft -e 'print(1 + 2)'");
-    return run_source(opts, "", "<string>", args[i + 1], {args.begin() + static_cast<long>(i) + 2, args.end()});
-  }
+  const std::string& what = rest[0];
+  std::size_t at = static_cast<std::size_t>(argc) - rest.size();  // argv index of `what`
+  if (what == "test") return test_command(opts, rest, 1);
+  if (what == "dis") return dis_command(rest, 1);
+  if (what == "mock-api") return mock_api_main(argc - static_cast<int>(at), argv + at);
+  if (what == "worker") return worker_main(argc - static_cast<int>(at), argv + at);
   if (what == "-") {
     std::string source((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-    return run_source(opts, "", "<stdin>", source, {args.begin() + static_cast<long>(i) + 1, args.end()});
+    return run_source(opts, "", "<stdin>", source, {rest.begin() + 1, rest.end()});
   }
-  std::string source, err;
-  if (!read_file(what, source, err)) {
-    fmt::print(stderr, "weft: cannot open '{}': {}\n", what, err);
-    return 2;
-  }
-  std::string display = what.substr(what.find_last_of('/') + 1);
-  return run_source(opts, what, display, source, {args.begin() + static_cast<long>(i) + 1, args.end()});
+  std::string source = read_script(what);
+  return run_source(opts, what, what, source, {rest.begin() + 1, rest.end()});
 }
 
 }  // namespace weft

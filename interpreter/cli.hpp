@@ -16,6 +16,7 @@ struct RuntimeOptions {
   bool gil_stats = false;
   bool gil_timeline = false;
   std::string gil_trace;  // path, or empty
+  bool gil_off = false;   // --gil=off (refused while free threading does not exist)
   DebugOptions debug;
   std::size_t heap_limit_mb = 0;  // 0: no limit
 };
@@ -59,8 +60,20 @@ class Session {
 // Entry point of the `weft` binary.
 int weft_main(int argc, char** argv);
 
-// `weft test PATH... [--filter S]` (SPEC §9).
-int run_tests(const RuntimeOptions& opts, const std::vector<std::string>& paths, const std::string& filter);
+// What `weft test` was asked to do (SPEC §9 and issue 20).
+struct TestOptions {
+  std::vector<std::string> paths;  // files and directories, as given
+  std::string filter;              // substring of "file::test_name"
+  double timeout_s = 60;           // per test run; 0: none
+  int repeat = 1;                  // runs of every selected test
+  int retries = 0;                 // extra runs of a failed test
+  std::string junit;               // JUnit XML file, or empty
+  std::string trace_failed;        // directory for failing tests' GIL traces, or empty
+};
+
+// `weft test PATH... [OPTIONS]` (SPEC §9). Returns the exit status: 0 all
+// passed, 1 something failed, 5 no test ran.
+int run_tests(const RuntimeOptions& opts, const TestOptions& topts);
 
 // The interactive REPL (SPEC §10).
 int run_repl(const RuntimeOptions& opts);

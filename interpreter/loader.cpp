@@ -69,7 +69,11 @@ Value import_module(Thread& t, const std::string& path) {
   if (!ok) raisef("IOError", "cannot import '{}': {}", path, err);
   ObjModule* m = t.interp.heap.make<ObjModule>();
   m->path = p.string();
-  m->display = p.filename().string();
+  // Diagnostics show the path the way the user would write it (SPEC §1):
+  // relative to where the importing script was given, not just its name.
+  m->display = p.is_absolute() && fs::path(path).is_relative() && (!current_module(t) || current_module(t)->path.empty())
+                   ? path
+                   : p.lexically_normal().string();
   m->source = source;
   t.interp.modules[key] = m;
   std::string report;

@@ -1,7 +1,11 @@
 // gil (SPEC §7.4): the switch interval, the policy, statistics and the
 // timeline, from scripts.
+#include <time.h>
+
+#include "gil_measure.hpp"
 #include "modules.hpp"
 #include "runtime/natives.hpp"
+#include "thread.hpp"
 
 namespace weft {
 
@@ -77,6 +81,74 @@ Value timeline(Thread& t, Args a) {
 
 Value stats_table(Thread& t, Args) { return str_value(t, t.interp.gil.stats_table()); }
 
+Value mode(Thread& t, Args) { return str_value(t, "gil"); }
+
+double process_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// gil.measure(fn, ...args): calls fn(...args) and reports what the GIL did
+// during exactly that call, for the calling thread and every thread the call
+// started (directly or not). It compares two snapshots of the whole-run
+// statistics, so it never resets gil.stats(), nests, and works from any
+// thread. `switches` counts every ownership change in the interpreter during
+// the call and `cpu_s` the whole process's CPU time: neither can be split by
+// thread. wake_p50_s / wake_p99_s are nil: the GIL does not record
+// wake-to-run latency per window.
+Value measure(Thread& t, Args a) {
+  Interp& in = t.interp;
+  Value fn = a[0];
+  if (!is_obj_type(fn, ObjType::Closure) && !is_obj_type(fn, ObjType::Native))
+    raisef("TypeError", "measure() argument 1 must be a function, not {}", type_name(fn));
+  // The clocks are read outside the two snapshots, so the wall time spans
+  // every hold the snapshots count (hold_s <= wall_s holds exactly even
+  // when the OS preempts this thread between the readings).
+  double cpu0 = process_cpu_s();
+  std::uint64_t w0 = now_ns();
+  GilStats before = in.gil.total_stats();
+  int first_new = in.next_thread_id.load();
+  Value result = call_value(t, fn, a.v + 1, a.n - 1);
+  GilStats after = in.gil.total_stats();
+  std::uint64_t w1 = now_ns();
+  double cpu1 = process_cpu_s();
+  int me = t.id();
+  GilWindow w = gil_window(before, after, [&](int id) {
+    return id == me || (id >= first_new && thread_descends_from(in, id, me));
+  });
+  ObjMap* m = new_map(t);
+  auto num = [](std::uint64_t v) { return Value::integer(static_cast<std::int64_t>(v)); };
+  auto secs = [](std::uint64_t ns) { return Value::number(static_cast<double>(ns) / 1e9); };
+  map_put(t, m, "result", result);
+  map_put(t, m, "wall_s", secs(w1 - w0));
+  map_put(t, m, "cpu_s", Value::number(cpu1 - cpu0));
+  map_put(t, m, "switches", num(w.switches));
+  map_put(t, m, "forced", num(w.forced));
+  map_put(t, m, "io_releases", num(w.io_releases));
+  map_put(t, m, "acquisitions", num(w.acquisitions));
+  map_put(t, m, "contended", num(w.contended));
+  map_put(t, m, "wait_s", secs(w.wait_ns));
+  map_put(t, m, "hold_s", secs(w.hold_ns));
+  map_put(t, m, "wake_p50_s", Value());
+  map_put(t, m, "wake_p99_s", Value());
+  ObjList* threads = new_list(t);
+  for (const GilThreadStats& ts : w.threads) {
+    ObjMap* tm = new_map(t);
+    map_put(t, tm, "id", Value::integer(ts.id));
+    map_put(t, tm, "name", str_value(t, ts.name));
+    map_put(t, tm, "acquisitions", num(ts.acquisitions));
+    map_put(t, tm, "contended", num(ts.contended));
+    map_put(t, tm, "wait_s", secs(ts.wait_ns));
+    map_put(t, tm, "hold_s", secs(ts.hold_ns));
+    map_put(t, tm, "forced", num(ts.forced));
+    map_put(t, tm, "io_releases", num(ts.io_releases));
+    threads->items.push_back(Value::object(tm));
+  }
+  map_put(t, m, "threads", Value::object(threads));
+  return Value::object(m);
+}
+
 }  // namespace
 
 void register_gil(Interp& in) {
@@ -92,6 +164,8 @@ void register_gil(Interp& in) {
   put("reset_stats", reset_stats, 0, 0);
   put("timeline", timeline, 0, 1);
   put("stats_table", stats_table, 0, 0);
+  put("measure", measure, 1, -1);
+  put("mode", mode, 0, 0);
   in.add_builtin("gil", Value::object(m));
 }
 

@@ -1,6 +1,7 @@
 // MockServer, which loads the HTTP server module on first use, and the
 // `weft mock-api` command. The server itself is in mock_server_httplib.cpp.
 #include "stdlib/mock_server.hpp"
+#include "runtime/cli_options.hpp"
 
 #include <dlfcn.h>
 #include <fmt/format.h>
@@ -102,22 +103,6 @@ namespace weft {
 
 namespace {
 
-const char* kUsage =
-    "usage: weft mock-api [--port P] [--latency MS] [--fail-rate F] [--seed S] [--threads N]\n"
-    "\n"
-    "Serves a fake external API on 127.0.0.1 until SIGINT/SIGTERM.\n"
-    "  --port P        port to listen on (0 picks a free one; default 0)\n"
-    "  --latency MS    delay of /users/ID responses in milliseconds (default 0)\n"
-    "  --fail-rate F   fraction of /users/ID requests answered with 503 (0..1, default 0)\n"
-    "  --seed S        seed of the failure sequence (default 0)\n"
-    "  --threads N     request-handling threads (default 64)\n"
-    "Routes: GET /users/ID, GET /slow?ms=N, GET /status/CODE, POST /echo\n";
-
-int usage_error(const std::string& msg) {
-  std::fprintf(stderr, "weft mock-api: %s\n(run 'weft mock-api --help' for usage)\n", msg.c_str());
-  return 2;
-}
-
 bool parse_double(const std::string& s, double& out) {
   if (s.empty()) return false;
   char* end = nullptr;
@@ -138,45 +123,39 @@ bool parse_u64(const std::string& s, std::uint64_t& out) {
 
 int mock_api_main(int argc, char** argv) {
   MockServerOptions opts;
-  int i = 1;
-  if (i < argc && std::string_view(argv[i]) == "mock-api") i++;
-  for (; i < argc; i++) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    std::string name = arg, value;
-    bool has_value = false;
-    auto eq = arg.find('=');
-    if (arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-      name = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-      has_value = true;
-    }
-    if (name != "--port" && name != "--latency" && name != "--fail-rate" && name != "--seed" && name != "--threads")
-      return usage_error(fmt::format("unknown option '{}'", arg));
-    if (!has_value) {
-      if (i + 1 >= argc) return usage_error(fmt::format("option '{}' needs a value", name));
-      value = argv[++i];
-    }
-    if (name == "--port") {
-      std::uint64_t p;
-      if (!parse_u64(value, p) || p > 65535) return usage_error(fmt::format("invalid port '{}'", value));
-      opts.port = static_cast<int>(p);
-    } else if (name == "--latency") {
-      if (!parse_double(value, opts.latency_ms) || opts.latency_ms < 0)
-        return usage_error(fmt::format("invalid latency '{}' (milliseconds >= 0)", value));
-    } else if (name == "--fail-rate") {
-      if (!parse_double(value, opts.fail_rate) || opts.fail_rate < 0 || opts.fail_rate > 1)
-        return usage_error(fmt::format("invalid fail rate '{}' (0..1)", value));
-    } else if (name == "--seed") {
-      if (!parse_u64(value, opts.seed)) return usage_error(fmt::format("invalid seed '{}'", value));
-    } else if (name == "--threads") {
-      std::uint64_t n;
-      if (!parse_u64(value, n) || n < 1 || n > 1024) return usage_error(fmt::format("invalid thread count '{}'", value));
-      opts.threads = static_cast<int>(n);
-    }
+  // The one option parser of every sub-command (runtime/cli_options.hpp).
+  OptionParser p("weft mock-api", "usage: weft mock-api [--port P] [--latency MS] [--fail-rate F] [--seed S] [--threads N]",
+                 "Serves a fake external API on 127.0.0.1 until SIGINT/SIGTERM.\n"
+                 "Routes: GET /users/ID, GET /slow?ms=N, GET /status/CODE, POST /echo");
+  p.option("--port", "P", "port to listen on (0 picks a free one; default 0)", [&](const std::string& v) {
+    std::uint64_t n;
+    if (!parse_u64(v, n) || n > 65535) throw UsageError{fmt::format("invalid port '{}'", v)};
+    opts.port = static_cast<int>(n);
+  });
+  p.option("--latency", "MS", "delay of /users/ID responses in milliseconds (default 0)", [&](const std::string& v) {
+    if (!parse_double(v, opts.latency_ms) || opts.latency_ms < 0)
+      throw UsageError{fmt::format("invalid latency '{}' (milliseconds >= 0)", v)};
+  });
+  p.option("--fail-rate", "F", "fraction of /users/ID requests answered with 503 (0..1, default 0)",
+           [&](const std::string& v) {
+             if (!parse_double(v, opts.fail_rate) || opts.fail_rate < 0 || opts.fail_rate > 1)
+               throw UsageError{fmt::format("invalid fail rate '{}' (0..1)", v)};
+           });
+  p.option("--seed", "S", "seed of the failure sequence (default 0)", [&](const std::string& v) {
+    if (!parse_u64(v, opts.seed)) throw UsageError{fmt::format("invalid seed '{}'", v)};
+  });
+  p.option("--threads", "N", "request-handling threads (default 64)", [&](const std::string& v) {
+    std::uint64_t n;
+    if (!parse_u64(v, n) || n < 1 || n > 1024) throw UsageError{fmt::format("invalid thread count '{}'", v)};
+    opts.threads = static_cast<int>(n);
+  });
+  try {
+    std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);  // argv[0] is "mock-api"
+    std::vector<std::string> rest = p.parse(args, !args.empty() && args[0] == "mock-api" ? 1 : 0, false);
+    if (p.help_requested()) return 0;
+    if (!rest.empty()) throw UsageError{fmt::format("unexpected argument '{}'", rest[0])};
+  } catch (const UsageError& e) {
+    return p.report(e);
   }
 
   // Block the stop signals before any thread starts, so every server thread

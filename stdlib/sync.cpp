@@ -187,6 +187,9 @@ ChannelHandle* chan_self(Args a) { return static_cast<ChannelHandle*>(a.self.as.
 
 Value Channel_send(Thread& t, Args a) {
   ChannelHandle* c = chan_self(a);
+  // nil is what recv() returns once a closed channel is empty, so a nil in
+  // the channel would end a receiver's `for v in ch` loop early (SPEC §7.3).
+  if (a[0].is_nil()) raise("ValueError", "cannot send nil on a channel: nil marks the end of a closed channel");
   Deadline d = make_deadline(t, std::nullopt);
   for (;;) {
     {

@@ -19,4 +19,8 @@ Value spawn_thread(Thread& t, std::string name, Value fn, const Value* args, int
 // exit by the CLI (an Interp::at_exit hook).
 void wait_all_threads(Thread& t);
 
+// True when thread `id` was started by `ancestor`, or by a thread that
+// `ancestor` started, and so on (or is `ancestor`). For gil.measure.
+bool thread_descends_from(Interp& in, int id, int ancestor);
+
 }  // namespace weft

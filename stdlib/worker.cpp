@@ -49,6 +49,7 @@
 #include "interpreter/loader.hpp"
 #include "interpreter/vm.hpp"
 #include "json_convert.hpp"
+#include "runtime/cli_options.hpp"
 #include "runtime/natives.hpp"
 #include "sys_exit.hpp"
 #include "thread.hpp"
@@ -698,63 +699,39 @@ int supervise(const WorkerOpts& o) {
   return code;
 }
 
-bool parse_number(const std::string& s, double& out) {
-  char* end = nullptr;
-  out = std::strtod(s.c_str(), &end);
-  return !s.empty() && *end == 0 && std::isfinite(out);
-}
-
 }  // namespace
 
 int worker_main(int argc, char** argv) {
   WorkerOpts o;
   std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);  // argv[0] is "worker"
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string a = args[i], val;
-    bool has_val = false;
-    if (a.rfind("--", 0) == 0) {
-      if (auto eq = a.find('='); eq != std::string::npos) {
-        val = a.substr(eq + 1);
-        a = a.substr(0, eq);
-        has_val = true;
-      }
-    }
-    auto need = [&]() -> std::string {
-      if (has_val) return val;
-      if (i + 1 >= args.size()) {
-        print_usage_error(a + " needs a value");
-        std::exit(2);
-      }
-      return args[++i];
-    };
-    auto num = [&](double lo, double hi) {
-      std::string v = need();
-      double d;
-      if (!parse_number(v, d) || d < lo || d > hi) {
-        print_usage_error(fmt::format("bad {} '{}' (a number from {} to {})", a, v, lo, hi));
-        std::exit(2);
-      }
-      return d;
-    };
-    if (a == "--store") o.url = need();
-    else if (a == "--queue") o.queue = need();
-    else if (a == "--concurrency") o.concurrency = static_cast<int>(num(1, 256));
-    else if (a == "--processes") o.processes = static_cast<int>(num(1, 256));
-    else if (a == "--lease") o.lease = num(0.1, 86400);
-    else if (a == "--grace") o.grace = num(0, 86400);
-    else if (a == "--status-interval") o.status_every = num(0, 86400);
-    else if (a == "--quiet") o.quiet = true;
-    else if (a == "--help" || a == "-h") {
-      print_usage_error("runs durable jobs (SPEC §7.10)");
-      return 0;
-    } else if (a.rfind("-", 0) == 0 && a.size() > 1) {
-      print_usage_error(fmt::format("unknown option '{}'", a));
-      return 2;
-    } else if (o.tasks.empty()) o.tasks = a;
-    else {
-      print_usage_error(fmt::format("unexpected argument '{}'", a));
-      return 2;
-    }
+  // The one option parser of every sub-command (runtime/cli_options.hpp).
+  OptionParser p("weft worker",
+                 "usage: weft worker TASKS.weft --store URL [--queue NAME] [--concurrency N] [--processes P]\n"
+                 "                   [--lease S] [--grace S] [--status-interval S] [--quiet]",
+                 "Runs the durable jobs of TASKS.weft from a store (SPEC §7.10, docs/jobs.md).");
+  auto num = [](const std::string& name, const std::string& v, double lo, double hi) {
+    return parse_number_option(name, v, lo, hi, fmt::format("a number from {} to {}", lo, hi));
+  };
+  p.option("--store", "URL", "the durable store: sqlite:FILE or redis://HOST:PORT", [&](const std::string& v) { o.url = v; });
+  p.option("--queue", "NAME", "the queue to work on (default: default)", [&](const std::string& v) { o.queue = v; });
+  p.option("--concurrency", "N", "worker threads per process (default 1)",
+           [&](const std::string& v) { o.concurrency = static_cast<int>(num("--concurrency", v, 1, 256)); });
+  p.option("--processes", "P", "run P worker processes under a supervisor",
+           [&](const std::string& v) { o.processes = static_cast<int>(num("--processes", v, 1, 256)); });
+  p.option("--lease", "S", "seconds a claimed job stays leased (default 30)",
+           [&](const std::string& v) { o.lease = num("--lease", v, 0.1, 86400); });
+  p.option("--grace", "S", "seconds to finish running jobs on SIGTERM (default 10)",
+           [&](const std::string& v) { o.grace = num("--grace", v, 0, 86400); });
+  p.option("--status-interval", "S", "seconds between status lines (default 5)",
+           [&](const std::string& v) { o.status_every = num("--status-interval", v, 0, 86400); });
+  p.flag("--quiet", "no status lines", [&] { o.quiet = true; });
+  try {
+    std::vector<std::string> rest = p.parse(args, 0, false);
+    if (p.help_requested()) return 0;
+    if (rest.size() > 1) throw UsageError{fmt::format("unexpected argument '{}'", rest[1])};
+    if (!rest.empty()) o.tasks = rest[0];
+  } catch (const UsageError& e) {
+    return p.report(e);
   }
   if (o.tasks.empty()) {
     print_usage_error("missing the tasks file");

@@ -70,7 +70,7 @@ def main():
                     fh.write(code)
                 where = f"{os.path.relpath(f)}:{line}"
                 try:
-                    r = subprocess.run([weft, script], cwd=tmp, capture_output=True,
+                    r = subprocess.run([weft, os.path.basename(script)], cwd=tmp, capture_output=True,
                                        timeout=30, stdin=subprocess.DEVNULL)
                     actual = r.stdout.decode("utf-8", "replace")
                     why = None if actual == expected else "stdout differs"
