@@ -1309,7 +1309,7 @@ void register_builtins(Interp& in) {
   add("assert_raises", G(b_assert_raises), 2, 2);
   add("import", G(b_import), 1, 1);
   register_collection_builtins(in);
-  void register_assertions(Interp&); register_assertions(in);  // interpreter/assertions.cpp
+  register_assertions(in);
 }
 
 #undef G

@@ -12,6 +12,10 @@ namespace weft {
 // Interp::builtins.
 void register_builtins(Interp& in);
 
+// assert_between and assert_close (interpreter/assertions.cpp), called by
+// register_builtins.
+void register_assertions(Interp& in);
+
 // The items of a list, the keys of a map, the characters of a str or the
 // numbers of a range, as list() sees them (TypeError naming `fn` otherwise).
 ValueVec iterable_items(Thread& t, Value v, const char* fn);

@@ -241,7 +241,10 @@ std::vector<std::string_view> ObjModule::member_names() const {
 }
 
 std::string ObjModule::module_name() const {
+  // `display` is the path as the user gave it (for diagnostics); a module's
+  // name is its file's name without the directory and the extension.
   std::string n = display;
+  if (auto slash = n.rfind('/'); slash != std::string::npos && !path.empty()) n.erase(0, slash + 1);
   if (n.size() > 5 && n.ends_with(".weft")) n.resize(n.size() - 5);
   return n;
 }
