@@ -434,6 +434,92 @@ static inline const Method* find_method(Interp& in, Value recv, ObjString* name)
   raisef("TypeError", "{}() takes {} to {} arguments ({} given)", name, min, max, got);
 }
 
+// f() takes 2 arguments (a, b) but 3 were given (defined at main.weft:3)
+[[noreturn]] static void closure_arity_error(const ObjProto* p, int got) {
+  std::string takes;
+  if (p->has_rest)
+    takes = fmt::format("at least {} argument{}", p->required, p->required == 1 ? "" : "s");
+  else if (p->required != p->nparams)
+    takes = fmt::format("{} to {} arguments", p->required, p->nparams);
+  else
+    takes = fmt::format("{} argument{}", p->nparams, p->nparams == 1 ? "" : "s");
+  raisef("TypeError", "{}() takes {} ({}) but {} {} given (defined at {}:{})", p->name, takes, p->params_sig, got,
+         got == 1 ? "was" : "were", module_name(p), p->line);
+}
+
+// The slow path of a call to a closure whose argument count is not its
+// arity: checks the count, then rewrites the arguments at `args` in place
+// so the frame has exactly its parameters (omitted defaults as undef, which
+// the callee's ARG_DEFAULT instructions fill in; the rest parameter as a
+// list). Returns the new stack top. t.sp must cover the arguments (they
+// stay rooted while the list is allocated).
+static Value* adapt_args(Thread& t, const ObjProto* p, Value* args, int argc) {
+  if (!p->flexible || argc < p->required || (!p->has_rest && argc > p->nparams)) closure_arity_error(p, argc);
+  Value* sp = args + argc;
+  if (args + p->nparams + 2 >= t.stack_limit) raise("RecursionError", "value stack exhausted");
+  for (int i = argc; i < p->nparams; ++i) *sp++ = Value::undef();
+  if (p->has_rest) {
+    ObjList* rest = new_list(t);
+    if (argc > p->nparams) {
+      rest->items.assign(args + p->nparams, args + argc);
+      sp = args + p->nparams;
+    }
+    *sp++ = Value::object(rest);
+  }
+  return sp;
+}
+
+// x[lo:hi] for lists and strings (code points): nil bounds are omitted,
+// negative ones count from the end, and out-of-range ones are clamped.
+static std::int64_t slice_bound(Value b, std::int64_t len, std::int64_t dflt, const char* what) {
+  if (b.is_nil()) return dflt;
+  if (!b.is_int()) raisef("TypeError", "{} slice bounds must be ints or nil, not {}", what, type_name(b));
+  std::int64_t i = b.as.i;
+  if (i < 0) i += len;
+  return i < 0 ? 0 : i > len ? len : i;
+}
+
+static Value slice_value(Thread& t, Value obj, Value lo, Value hi) {
+  if (is_obj_type(obj, ObjType::List)) {
+    auto& items = as<ObjList>(obj)->items;
+    auto len = static_cast<std::int64_t>(items.size());
+    std::int64_t a = slice_bound(lo, len, 0, "list"), b = slice_bound(hi, len, len, "list");
+    ObjList* out = new_list(t);
+    if (a < b) out->items.assign(items.begin() + a, items.begin() + b);
+    return Value::object(out);
+  }
+  if (is_obj_type(obj, ObjType::String)) {
+    auto* s = as<ObjString>(obj);
+    std::int64_t len = s->cp_count;
+    std::int64_t a = slice_bound(lo, len, 0, "str"), b = slice_bound(hi, len, len, "str");
+    if (a >= b) return str_value(t, "");
+    std::size_t from = utf8_offset(s, a), to = utf8_offset(s, b);
+    return str_value(t, s->view().substr(from, to - from));
+  }
+  raisef("TypeError", "cannot slice a value of type {} (only lists and strings)", type_name(obj));
+}
+
+// a ** b: int ** non-negative int stays an int (OverflowError past 64
+// bits); a negative exponent or a float operand gives a float.
+static Value power(Value a, Value b) {
+  if (!a.is_number() || !b.is_number()) binop_error("**", a, b);
+  if (a.is_int() && b.is_int() && b.as.i >= 0) {
+    std::int64_t base = a.as.i, e = b.as.i, r = 1;
+    while (e > 0) {
+      if ((e & 1) && __builtin_mul_overflow(r, base, &r)) raise("OverflowError", "integer overflow in **");
+      e >>= 1;
+      if (e > 0 && __builtin_mul_overflow(base, base, &base)) raise("OverflowError", "integer overflow in **");
+    }
+    return Value::integer(r);
+  }
+  double x = a.to_double(), y = b.to_double();
+  if (x == 0 && y < 0) raise("ZeroDivisionError", "0 cannot be raised to a negative power");
+  double r = std::pow(x, y);
+  if (std::isnan(r) && !std::isnan(x) && !std::isnan(y))
+    raise("ValueError", "a negative number cannot be raised to a fractional power");
+  return Value::number(r);
+}
+
 // ---------------------------------------------------------- iteration
 
 static void iter_prep(Value* s) {
@@ -445,10 +531,25 @@ static void iter_prep(Value* s) {
     s[2] = Value::integer(r->step);
     return;
   }
-  if (is_obj_type(it, ObjType::List) || is_obj_type(it, ObjType::Map) || is_obj_type(it, ObjType::String)) {
+  if (is_obj_type(it, ObjType::List) || is_obj_type(it, ObjType::String)) {
     s[1] = Value::integer(0);
     s[2] = Value::integer(0);
     return;
+  }
+  if (is_obj_type(it, ObjType::Map)) {
+    // The aux slot remembers the key version (see ObjMap::version).
+    s[1] = Value::integer(0);
+    s[2] = Value::integer(as<ObjMap>(it)->version);
+    return;
+  }
+  if (is_obj_type(it, ObjType::Handle) && std::strcmp(as<ObjHandle>(it)->type_name(), "channel") == 0) {
+    auto& methods = as<ObjHandle>(it)->methods();
+    auto m = methods.find("recv");
+    if (m != methods.end()) {
+      s[1] = Value::integer(0);
+      s[2] = Value::integer(0);
+      return;
+    }
   }
   raisef("TypeError", "cannot iterate over a value of type {}", type_name(it));
 }
@@ -994,7 +1095,8 @@ do_call : {
     ObjProto* p = cl->proto;
     if (WEFT_UNLIKELY(argc != p->arity)) {
       SAVE();
-      arity_error(p->name.c_str(), p->arity, p->arity, argc);
+      sp = adapt_args(t, p, sp - argc, argc);
+      argc = p->nparams + (p->has_rest ? 1 : 0);
     }
     if (WEFT_UNLIKELY(t.frames.size() >= kMaxFrames || sp + p->max_slots >= t.stack_limit)) {
       SAVE();
@@ -1113,10 +1215,21 @@ do_return : {
     t.handlers.pop_back();
     DISPATCH();
   }
-  CASE(THROW) {
-    Value v = POP();
+  CASE(RERAISE) {
+    // The end of a finally block entered by an error: throw the same value
+    // on, keeping the position and trace of the original throw.
+    ret = POP();
     SAVE();
-    attach_trace(t, v);
+    goto do_throw;
+  }
+  CASE(THROW) {
+    ret = POP();
+    SAVE();
+    attach_trace(t, ret);
+    goto do_throw;
+  }
+do_throw : {
+    Value v = ret;
     // When the innermost handler belongs to this activation of the loop (no
     // native call in between), jump to it directly: a C++ throw and catch
     // costs microseconds. Otherwise run() catches and unwinds.
@@ -1143,6 +1256,101 @@ do_return : {
     }
     t.pending = v;
     throw ScriptThrow{};
+  }
+  CASE(POW) {
+    Value b = PEEK(0), a = PEEK(1);
+    SAVE();
+    sp[-2] = power(a, b);
+    --sp;
+    DISPATCH();
+  }
+  CASE(SLICE) {
+    Value hi = PEEK(0), lo = PEEK(1), obj = PEEK(2);
+    SAVE();
+    Value r = slice_value(t, obj, lo, hi);
+    sp -= 2;
+    sp[-1] = r;
+    DISPATCH();
+  }
+  CASE(UNPACK) {
+    std::uint16_t n = READ_U16();
+    Value v = PEEK(0);
+    if (WEFT_UNLIKELY(!is_obj_type(v, ObjType::List))) {
+      SAVE();
+      raisef("ValueError", "cannot unpack a {} into {} names (a list of exactly {} items is needed)", type_name(v), n, n);
+    }
+    auto& items = as<ObjList>(v)->items;
+    if (WEFT_UNLIKELY(items.size() != n)) {
+      SAVE();
+      raisef("ValueError", "cannot unpack a list of {} item{} into {} names", items.size(), items.size() == 1 ? "" : "s",
+             n);
+    }
+    --sp;
+    for (std::uint16_t i = 0; i < n; ++i) PUSH(items[i]);
+    DISPATCH();
+  }
+  CASE(ARG_DEFAULT) {
+    std::uint16_t slot = READ_U16();
+    std::uint16_t off = READ_U16();
+    if (!base[slot].is_undef()) ip += off;
+    DISPATCH();
+  }
+  CASE(LIST_APPEND) {
+    Value v = POP();
+    SAVE();
+    as<ObjList>(PEEK(0))->items.push_back(v);
+    DISPATCH();
+  }
+  CASE(LIST_EXTEND) {
+    Value xs = PEEK(0);
+    if (!is_obj_type(xs, ObjType::List)) {
+      SAVE();
+      raisef("TypeError", "'...' needs a list to spread into arguments, not {}", type_name(xs));
+    }
+    --sp;
+    SAVE();
+    auto& src = as<ObjList>(xs)->items;
+    auto& dst = as<ObjList>(PEEK(0))->items;
+    if (&src == &dst) {
+      std::vector<Value> copy(src.begin(), src.end());
+      dst.insert(dst.end(), copy.begin(), copy.end());
+    } else {
+      dst.insert(dst.end(), src.begin(), src.end());
+    }
+    DISPATCH();
+  }
+  CASE(CALL_SPREAD) {
+    // f [args...] -> f args...: the list's items become the arguments.
+    Value lv = PEEK(0);
+    auto& items = as<ObjList>(lv)->items;
+    if (WEFT_UNLIKELY(items.size() > 255 || sp + items.size() + 8 >= t.stack_limit)) {
+      SAVE();
+      raisef("TypeError", "too many arguments ({}; the limit is 255)", items.size());
+    }
+    argc = static_cast<int>(items.size());
+    --sp;
+    for (int i = 0; i < argc; ++i) PUSH(items[static_cast<std::size_t>(i)]);
+    goto do_call;
+  }
+  CASE(FORMAT_VALUE) {
+    auto* spec = as<ObjString>(consts[READ_U16()]);
+    char conv = static_cast<char>(READ_U8());
+    Value v = PEEK(0);
+    SAVE();
+    std::string out;
+    format_value_into(out, v, conv, spec->view());
+    sp[-1] = str_value(t, out);
+    DISPATCH();
+  }
+  CASE(BUILD_STRING) {
+    std::uint16_t n = READ_U16();
+    SAVE();
+    std::string out;
+    for (Value* p = sp - n; p != sp; ++p) out.append(as<ObjString>(*p)->view());
+    Value r = str_value(t, out);
+    sp -= n;
+    PUSH(r);
+    DISPATCH();
   }
   CASE(ITER_PREP) {
     std::uint16_t slot = READ_U16();
@@ -1185,7 +1393,12 @@ do_return : {
         break;
       }
       case ObjType::Map: {
-        auto& entries = static_cast<ObjMap*>(o)->entries;
+        auto* map = static_cast<ObjMap*>(o);
+        if (WEFT_UNLIKELY(map->version != static_cast<std::uint32_t>(s[2].as.i))) {
+          SAVE();
+          raise("RuntimeError", "map changed size during iteration");
+        }
+        auto& entries = map->entries;
         while (static_cast<std::size_t>(i) < entries.size() && entries[static_cast<std::size_t>(i)].key.is_undef()) ++i;
         if (static_cast<std::size_t>(i) < entries.size()) {
           const MapEntry& e = entries[static_cast<std::size_t>(i)];
@@ -1206,6 +1419,23 @@ do_return : {
           PUSH(ch);
           s[1].as.i = i + static_cast<std::int64_t>(len);
           s[2].as.i += 1;
+          DISPATCH();
+        }
+        break;
+      }
+      case ObjType::Handle: {
+        // A channel: receive until it is closed and empty (recv blocks with
+        // the GIL released, so everything is saved first).
+        if (WEFT_UNLIKELY(nvars != 1)) {
+          SAVE();
+          raise("TypeError", "a channel yields one value per iteration (use 'for v in ch')");
+        }
+        const Method& recv = as<ObjHandle>(s[0])->methods().at("recv");
+        SAVE();
+        Value v = recv.fn(t, Args{sp, 0, s[0]});
+        RELOAD_GLOBALS();
+        if (!v.is_nil()) {
+          PUSH(v);
           DISPATCH();
         }
         break;
@@ -1253,12 +1483,27 @@ Value call_value(Thread& t, Value callee, const Value* args, int argc) {
   }
   if (!is_obj_type(callee, ObjType::Closure)) raisef("TypeError", "cannot call a value of type {}", type_name(callee));
   auto* cl = as<ObjClosure>(callee);
-  if (argc != cl->proto->arity) arity_error(cl->proto->name.c_str(), cl->proto->arity, cl->proto->arity, argc);
-  if (t.frames.size() >= kMaxFrames || t.native_depth >= 200 || t.sp + cl->proto->max_slots + argc + 1 >= t.stack_limit)
+  const ObjProto* p = cl->proto;
+  if (argc != p->arity && (!p->flexible || argc < p->required || (!p->has_rest && argc > p->nparams)))
+    closure_arity_error(p, argc);
+  if (t.frames.size() >= kMaxFrames || t.native_depth >= 200 ||
+      t.sp + p->max_slots + argc + p->nparams + 2 >= t.stack_limit)
     raisef("RecursionError", "maximum recursion depth exceeded ({} frames)", kMaxFrames);
   Value* base = t.sp;
   *t.sp++ = callee;
   for (int i = 0; i < argc; ++i) *t.sp++ = args[i];
+  if (argc != p->arity) {
+    struct Restore {
+      Thread& t;
+      Value* at;
+      bool armed = true;
+      ~Restore() {
+        if (armed) t.sp = at;
+      }
+    } restore{t, base};
+    t.sp = adapt_args(t, p, base + 1, argc);
+    restore.armed = false;
+  }
   std::size_t entry = t.frames.size();
   t.frames.push_back(Frame{cl, cl->proto->code.data(), base, true});
   ++t.native_depth;
