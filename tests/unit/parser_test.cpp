@@ -621,7 +621,7 @@ TEST_CASE("parser: error messages", "[parser]") {
   CHECK(E("for in xs {}") == "1:5: expected a loop variable name after 'for'");
   CHECK(E("for x xs {}") == "1:7: expected 'in' after the loop variable");
   CHECK(E("for x, in xs {}") == "1:8: expected a second loop variable name after ','");
-  CHECK(E("try {}") == "1:7: expected 'catch' after the 'try' block");
+  CHECK(E("try {}") == "1:7: expected 'catch' or 'finally' after the 'try' block");
   CHECK(E("try {} catch {}") == "1:14: expected a variable name after 'catch'");
   CHECK(E("try x") == "1:5: expected '{' to start the block of 'try'");
   CHECK(E("1 +") == "1:4: expected an expression after '+'");
@@ -639,7 +639,7 @@ TEST_CASE("parser: error messages", "[parser]") {
   CHECK(E("-") == "1:2: expected an expression after '-'");
   CHECK(E("f(1,)") == "1:5: expected an expression after ','");
   CHECK(E("()") == "1:2: expected an expression after '('");
-  CHECK(E("x[]") == "1:3: expected an expression after '['");
+  CHECK(E("x[]") == "1:3: expected an expression or ':' after '['");
   CHECK(E("throw") == "1:6: expected an expression after 'throw'");
   CHECK(E("if {") == "1:5: expected '}' to close '{' opened at 1:4");
   CHECK(E("if { x }") == "1:8: expected ':' after the map key");
