@@ -1338,7 +1338,12 @@ do_throw : {
     Value v = PEEK(0);
     SAVE();
     std::string out;
-    format_value_into(out, v, conv, spec->view());
+    try {
+      format_value_into(out, v, conv, spec->view());
+    } catch (const fmt::format_error& e) {
+      // The message format() gives for the same field.
+      raisef("ValueError", "bad format: {}", e.what());
+    }
     sp[-1] = str_value(t, out);
     DISPATCH();
   }
