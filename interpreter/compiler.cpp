@@ -862,6 +862,7 @@ class Compiler {
       emit_op16(Op::SET_FIELD, k, -2);
       return;
     }
+    if (boost::get<ast::SliceOp>(&last)) fail(s, "cannot assign to a slice (build a new list instead)");
     fail(s, "cannot assign to a function call");
   }
 

@@ -1093,11 +1093,9 @@ do_call : {
   if (WEFT_LIKELY(is_obj_type(callee, ObjType::Closure))) {
     auto* cl = as<ObjClosure>(callee);
     ObjProto* p = cl->proto;
-    if (WEFT_UNLIKELY(argc != p->arity)) {
-      SAVE();
-      sp = adapt_args(t, p, sp - argc, argc);
-      argc = p->nparams + (p->has_rest ? 1 : 0);
-    }
+    // Defaults and rest parameters (and arity errors) take a separate path
+    // that does not rejoin this one, so plain calls compile as before.
+    if (WEFT_UNLIKELY(argc != p->arity)) goto do_call_adapt;
     if (WEFT_UNLIKELY(t.frames.size() >= kMaxFrames || sp + p->max_slots >= t.stack_limit)) {
       SAVE();
       raisef("RecursionError", "maximum recursion depth exceeded ({} frames)", kMaxFrames);
@@ -1146,6 +1144,29 @@ do_call : {
   }
   SAVE();
   raisef("TypeError", "cannot call a value of type {}", type_name(callee));
+}
+do_call_adapt : {
+  // A closure called with a count other than its arity: fill in omitted
+  // defaults / build the rest list (or raise the arity error), then enter
+  // the frame as do_call does.
+  auto* cl = as<ObjClosure>(sp[-argc - 1]);
+  ObjProto* p = cl->proto;
+  SAVE();
+  sp = adapt_args(t, p, sp - argc, argc);
+  argc = p->nparams + (p->has_rest ? 1 : 0);
+  if (t.frames.size() >= kMaxFrames || sp + p->max_slots >= t.stack_limit) {
+    t.sp = sp;
+    raisef("RecursionError", "maximum recursion depth exceeded ({} frames)", kMaxFrames);
+  }
+  frame->ip = ip;
+  t.frames.push_back(Frame{cl, p->code.data(), sp - argc - 1, false});
+  frame = &t.frames.back();
+  ip = frame->ip;
+  base = frame->base;
+  consts = p->kptr;
+  globals = p->gptr;
+  CHECK_BREAKER();
+  DISPATCH();
 }
   CASE(CLOSURE) {
     auto* p = as<ObjProto>(consts[READ_U16()]);
