@@ -983,8 +983,8 @@ class Compiler {
         if (i + 1 < count) {
           if (const ast::CallOp* call = boost::get<ast::CallOp>(&p.ops[i + 1])) {
             if (has_spread(*call))
-              fail(*call, fmt::format("'...' cannot spread into a method call yet (write: let f = ...; f(...xs), "
-                                      "or call '{}' with the items)", f->name));
+              fail(*call, fmt::format("'...' cannot spread arguments into a method call ('.{}(...)'); "
+                                      "pass the items one by one", f->name));
             args(*call);
             at(*f);
             emit(Op::INVOKE, -static_cast<int>(call->args.size()));

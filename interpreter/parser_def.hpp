@@ -1090,7 +1090,7 @@ auto const call_op_def = located[delimited('(', ')', nullptr,
 auto const call_args_def =
     -(call_arg >> *(lit(',') >> expect_expr[call_arg]));
 auto const call_arg_def = spread_arg | expr;
-auto const spread_arg_def = located[(lit("...") >> expect_expr[expr])[act::make_spread]];
+auto const spread_arg_def = located[(lit("...") >> expect("expected a list to spread after '...'")[expr])[act::make_spread]];
 auto const index_op_def = located[delimited('[', ']')[subscript][act::make_subscript]];
 auto const subscript_def = -expr >> -slice_tail;
 auto const slice_tail_def = (lit(':') >> -expr)[act::set_slice_hi];
