@@ -89,6 +89,13 @@ class Compiler {
   CompileOptions opts_;
   FnState* fs_ = nullptr;
   int line_ = 1, col_ = 1;
+  // Bytes of bytecode emitted so far (all functions). Finally blocks are
+  // compiled once per exit, so nested try/finally multiplies code; hostile
+  // nesting must end in an error, not a runaway compile.
+  std::size_t total_code_ = 0;
+  int finally_nesting_ = 0;
+  static constexpr std::size_t kMaxTotalCode = std::size_t(1) << 26;
+  static constexpr int kMaxFinallyNesting = 16;
 
   // --------------------------------------------------------------- errors
 
@@ -185,6 +192,7 @@ class Compiler {
 
   // Stack effect of each opcode (for the frame-size bound).
   void emit(Op op, int delta = 0) {
+    if (++total_code_ > kMaxTotalCode) fail_here("program too large (the compiled code passes 64 MB)");
     mark_position();
     code().push_back(static_cast<std::uint8_t>(op));
     adjust(delta);
@@ -734,6 +742,13 @@ class Compiler {
   void stmt_node(const ast::TryStmt& s) {
     at(s);
     if (!s.finally_body) return try_catch(s);
+    if (finally_nesting_ >= kMaxFinallyNesting)
+      fail(s, fmt::format("too many nested try/finally statements (limit {})", kMaxFinallyNesting));
+    ++finally_nesting_;
+    struct Unnest {
+      int& n;
+      ~Unnest() { --n; }
+    } unnest{finally_nesting_};
     // try { body } catch e { handler } finally { fin } compiles like
     //   TRY H; <try/catch>; END_TRY; fin; JUMP end
     //   H: (thrown value in a hidden local) fin; RERAISE
