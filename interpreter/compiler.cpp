@@ -997,9 +997,13 @@ class Compiler {
         // obj.name(args) is a method call.
         if (i + 1 < count) {
           if (const ast::CallOp* call = boost::get<ast::CallOp>(&p.ops[i + 1])) {
-            if (has_spread(*call))
-              fail(*call, fmt::format("'...' cannot spread arguments into a method call ('.{}(...)'); "
-                                      "pass the items one by one", f->name));
+            if (has_spread(*call)) {
+              spread_args(*call);
+              at(*f);
+              emit_op16(Op::INVOKE_SPREAD, str_constant(f->name), -1);
+              ++i;
+              continue;
+            }
             args(*call);
             at(*f);
             emit(Op::INVOKE, -static_cast<int>(call->args.size()));

@@ -38,7 +38,8 @@ static void disassemble_one(const ObjProto* p, std::string& out, std::vector<con
       case OperandKind::U8: operands = fmt::format("{}", c[i + 1]); break;
       case OperandKind::U16: {
         std::uint16_t k = u16_at(c, i + 1);
-        if (op == Op::CONST || op == Op::CLOSURE || op == Op::GET_FIELD || op == Op::SET_FIELD) {
+        if (op == Op::CONST || op == Op::CLOSURE || op == Op::GET_FIELD || op == Op::SET_FIELD ||
+            op == Op::INVOKE_SPREAD) {
           Value v = p->constants[k];
           operands = fmt::format("{:<5} ; {}", k, to_repr(v));
           if (op == Op::CLOSURE) nested.push_back(as<ObjProto>(v));

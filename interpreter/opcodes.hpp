@@ -83,6 +83,7 @@ namespace weft {
   X(LIST_APPEND,   NONE)    /* list v -> list (v appended; spread call arguments) */        \
   X(LIST_EXTEND,   NONE)    /* list xs -> list (items of xs appended; TypeError if no list) */ \
   X(CALL_SPREAD,   NONE)    /* f args -> f(...args) */                                      \
+  X(INVOKE_SPREAD, U16)     /* obj args -> obj.name(...args) (name = constants[k]) */       \
   X(RERAISE,       NONE)    /* throw pop() again, keeping its trace (end of a finally) */   \
   X(FORMAT_VALUE,  U16_U8)  /* v -> str (format spec constants[k], conversion u8) */        \
   X(BUILD_STRING,  U16)     /* n strings -> their concatenation */

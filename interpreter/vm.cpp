@@ -1353,6 +1353,35 @@ do_throw : {
     for (int i = 0; i < argc; ++i) PUSH(items[static_cast<std::size_t>(i)]);
     goto do_call;
   }
+  CASE(INVOKE_SPREAD) {
+    // obj.name(...xs): the map/str/list/handle method `name` if there is
+    // one (SPEC §4: whatever keys a map holds), else the value of the field
+    // `name` (a closure stored in a map, a module member) is called. Kept
+    // apart from INVOKE so plain method calls stay as they are.
+    auto* name = as<ObjString>(consts[READ_U16()]);
+    Value lv = PEEK(0);
+    auto& items = as<ObjList>(lv)->items;
+    if (WEFT_UNLIKELY(items.size() > 255 || sp + items.size() + 8 >= t.stack_limit)) {
+      SAVE();
+      raisef("TypeError", "too many arguments ({}; the limit is 255)", items.size());
+    }
+    argc = static_cast<int>(items.size());
+    --sp;
+    for (int i = 0; i < argc; ++i) PUSH(items[static_cast<std::size_t>(i)]);
+    Value recv = sp[-argc - 1];
+    SAVE();
+    if (const Method* m = find_method(t.interp, recv, name)) {
+      if (argc < m->min_args || (m->max_args >= 0 && argc > m->max_args))
+        arity_error(std::string(name->view()).c_str(), m->min_args, m->max_args, argc);
+      Value r = m->fn(t, Args{sp - argc, argc, recv});
+      sp -= argc + 1;
+      PUSH(r);
+      RELOAD_GLOBALS();
+      DISPATCH();
+    }
+    sp[-argc - 1] = get_field(t, recv, name);
+    goto do_call;
+  }
   CASE(FORMAT_VALUE) {
     auto* spec = as<ObjString>(consts[READ_U16()]);
     char conv = static_cast<char>(READ_U8());
