@@ -71,13 +71,17 @@ using Expr = x3::variant<NilLit, BoolLit, IntLit, FloatLit, StrLit, Name,
                          x3::forward_ast<MapLit>, x3::forward_ast<FnLit>,
                          x3::forward_ast<FString>>;
 
-enum class UnaryOp { Neg, Not };
+// Spread is `...xs` in a call's argument list (the parser produces it only
+// there); it is a unary node so call arguments stay plain expressions.
+enum class UnaryOp { Neg, Not, Spread };
 struct Unary : Node {
   UnaryOp op = UnaryOp::Neg;
   Expr operand;
 };
 
-enum class BinOp { Add, Sub, Mul, Div, FloorDiv, Mod };
+// Pow appears only in a one-step Chain (`a ** b`, right-associative: the
+// right operand is itself a unary expression, which may be another power).
+enum class BinOp { Add, Sub, Mul, Div, FloorDiv, Mod, Pow };
 // One `op rhs` step of a chain; the position is the operator's.
 struct ChainStep : Node {
   BinOp op = BinOp::Add;
@@ -115,7 +119,12 @@ struct IndexOp : Node {
 struct FieldOp : Node {
   std::string name;
 };
-using PostOp = x3::variant<CallOp, IndexOp, FieldOp>;
+// x[lo:hi] — either bound may be omitted. The position is the '[' token.
+struct SliceOp : Node {
+  boost::optional<Expr> lo;
+  boost::optional<Expr> hi;
+};
+using PostOp = x3::variant<CallOp, IndexOp, FieldOp, SliceOp>;
 
 struct Postfix : Node {
   Expr primary;
@@ -142,9 +151,18 @@ struct Block : Node {
   std::vector<x3::forward_ast<Stmt>> stmts;
 };
 
+// One parameter: `a`, `b = expr` (a default, evaluated at each call that
+// omits it) or `...rest`. The parser accepts them in any order; the compiler
+// checks that defaults follow required ones and that a rest comes last.
+struct Param : Node {
+  bool rest = false;
+  Name name;
+  boost::optional<Expr> default_value;
+};
+
 // fn (a, b) { ... } — the position is the `fn` keyword.
 struct FnLit : Node {
-  std::vector<Name> params;
+  std::vector<Param> params;
   Block body;
 };
 
@@ -157,13 +175,15 @@ struct FString : Node { std::vector<FStringPart> parts; };
 
 // ----------------------------------------------------------------- statements
 
+// let a = v, or `let a, b = xs` (more = [b]: destructuring a list).
 struct LetStmt : Node {
   Name name;
+  std::vector<Name> more;
   Expr value;
 };
 struct FnStmt : Node {
   Name name;
-  std::vector<Name> params;
+  std::vector<Param> params;
   Block body;
 };
 struct CondBlock : Node {
@@ -191,16 +211,22 @@ struct ContinueStmt : Node {};
 struct ReturnStmt : Node {
   boost::optional<Expr> value;
 };
+// catch e { ... }
+struct CatchClause : Node {
+  Name var;
+  Block body;
+};
+// try {..} catch e {..} finally {..}: at least one of catch and finally.
 struct TryStmt : Node {
   Block body;
-  Name var;
-  Block handler;
+  boost::optional<CatchClause> handler;
+  boost::optional<Block> finally_body;
 };
 struct ThrowStmt : Node {
   Expr value;
 };
 
-enum class AssignOp { Set, Add, Sub, Mul, Div };
+enum class AssignOp { Set, Add, Sub, Mul, Div, FloorDiv, Mod, Pow };
 // target op value. The parser accepts any expression as the target; the
 // compiler checks that it is a Name, or a Postfix whose last op is an
 // IndexOp or FieldOp, and reports "cannot assign to this expression"

@@ -44,12 +44,22 @@ struct LoopInfo {
   std::vector<std::size_t> breaks;  // JUMP operands to patch to the exit
 };
 
+// A `finally` block whose `try` is active: every way out of the try (and
+// catch) block compiles a copy of `body` on the way (see run_finallies).
+struct FinallyInfo {
+  const ast::Block* body;
+  int try_depth;               // fs_->try_depth outside the try statement
+  std::size_t locals;          // locals visible to the finally block
+  std::size_t loops;           // fs_->loops.size() at the try statement
+};
+
 struct FnState {
   FnState* enclosing = nullptr;
   ObjProto* proto = nullptr;
   std::vector<Local> locals;
   std::vector<UpvalRef> upvals;
   std::vector<LoopInfo> loops;
+  std::vector<FinallyInfo> finallies;
   int scope_depth = 0;
   int try_depth = 0;
   bool toplevel = false;
@@ -79,6 +89,13 @@ class Compiler {
   CompileOptions opts_;
   FnState* fs_ = nullptr;
   int line_ = 1, col_ = 1;
+  // Bytes of bytecode emitted so far (all functions). Finally blocks are
+  // compiled once per exit, so nested try/finally multiplies code; hostile
+  // nesting must end in an error, not a runaway compile.
+  std::size_t total_code_ = 0;
+  int finally_nesting_ = 0;
+  static constexpr std::size_t kMaxTotalCode = std::size_t(1) << 26;
+  static constexpr int kMaxFinallyNesting = 16;
 
   // --------------------------------------------------------------- errors
 
@@ -110,7 +127,10 @@ class Compiler {
       Compiler& c;
       int depth;
       void operator()(const ast::LetStmt& x) const {
-        if (depth == 0) c.mod_->declared.insert(x.name.name);
+        if (depth == 0) {
+          c.mod_->declared.insert(x.name.name);
+          for (const auto& n : x.more) c.mod_->declared.insert(n.name);
+        }
       }
       void operator()(const ast::FnStmt& x) const {
         if (depth == 0) c.mod_->declared.insert(x.name.name);
@@ -123,7 +143,8 @@ class Compiler {
       void operator()(const ast::ForStmt& x) const { c.collect_block(x.body, depth); }
       void operator()(const ast::TryStmt& x) const {
         c.collect_block(x.body, depth);
-        c.collect_block(x.handler, depth);
+        if (x.handler) c.collect_block(x.handler->body, depth);
+        if (x.finally_body) c.collect_block(*x.finally_body, depth);
       }
       void operator()(const ast::AssignStmt& x) const {
         if (const ast::Name* n = boost::get<ast::Name>(&x.target)) c.mod_->declared.insert(n->name);
@@ -171,6 +192,7 @@ class Compiler {
 
   // Stack effect of each opcode (for the frame-size bound).
   void emit(Op op, int delta = 0) {
+    if (++total_code_ > kMaxTotalCode) fail_here("program too large (the compiled code passes 64 MB)");
     mark_position();
     code().push_back(static_cast<std::uint8_t>(op));
     adjust(delta);
@@ -253,18 +275,57 @@ class Compiler {
     return p;
   }
 
-  ObjProto* function(const std::string& name, const std::vector<ast::Name>& params, const ast::Block& body,
+  ObjProto* function(const std::string& name, const std::vector<ast::Param>& params, const ast::Block& body,
                      const ast::Node& pos) {
     FnState fs;
     begin_function(fs, name, pos.line);
     fs.scope_depth = 1;
     if (params.size() > 255) fail(pos, "too many parameters (limit 255)");
-    for (const auto& p : params) {
+    ObjProto* proto = fs.proto;
+    bool seen_default = false;
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      const ast::Param& p = params[k];
       for (std::size_t i = 1; i < fs.locals.size(); ++i)
-        if (fs.locals[i].name == p.name) fail(p, fmt::format("duplicate parameter '{}'", p.name));
-      fs.locals.push_back({p.name, 1});
+        if (fs.locals[i].name == p.name.name) fail(p.name, fmt::format("duplicate parameter '{}'", p.name.name));
+      if (p.rest) {
+        if (p.default_value) fail(p.name, fmt::format("the rest parameter '...{}' cannot have a default", p.name.name));
+        if (k + 1 != params.size())
+          fail(p.name, fmt::format("the rest parameter '...{}' must be the last parameter", p.name.name));
+        proto->has_rest = true;
+      } else if (p.default_value) {
+        seen_default = true;
+      } else if (seen_default) {
+        fail(p.name, fmt::format("parameter '{}' without a default follows a parameter with one "
+                                 "(put parameters with defaults last)", p.name.name));
+      } else {
+        ++proto->required;
+      }
+      if (!proto->params_sig.empty()) proto->params_sig += ", ";
+      proto->params_sig += (p.rest ? "..." : "") + p.name.name + (p.default_value ? "=..." : "");
+      fs.locals.push_back({p.name.name, 1});
     }
-    fs.proto->arity = static_cast<int>(params.size());
+    proto->nparams = static_cast<int>(params.size()) - (proto->has_rest ? 1 : 0);
+    proto->flexible = proto->has_rest || seen_default;
+    // Plain calls compare argc with arity only; a rest parameter makes every
+    // call take the slow path (which builds the list).
+    proto->arity = proto->has_rest ? -1 : proto->nparams;
+    // Omitted arguments arrive as undef; each default is computed in the
+    // callee's scope, seeing only the parameters before it.
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      if (!params[k].default_value) continue;
+      auto slot = static_cast<std::uint16_t>(k + 1);
+      at(params[k].name);
+      emit(Op::ARG_DEFAULT, 0);
+      emit_u16(slot);
+      emit_u16(0xffff);
+      std::size_t skip = code().size() - 2;
+      std::vector<std::string> hidden;
+      for (std::size_t i = k + 1; i < fs.locals.size(); ++i) hidden.push_back(std::exchange(fs.locals[i].name, ""));
+      expr(*params[k].default_value);
+      for (std::size_t i = k + 1; i < fs.locals.size(); ++i) fs.locals[i].name = hidden[i - k - 1];
+      emit_op16(Op::SET_LOCAL, slot, -1);
+      patch_jump(skip);
+    }
     for (const auto& s : body.stmts) stmt(s.get());
     emit(Op::RETURN_NIL);
     int saved_line = line_, saved_col = col_;
@@ -377,6 +438,7 @@ class Compiler {
   void stmt_node(const ast::LetStmt& s) {
     at(s);
     expr(s.value);
+    if (!s.more.empty()) return let_destructure(s);
     if (fs_->toplevel && fs_->scope_depth == 0) {
       mod_->declared.insert(s.name.name);
       at(s);
@@ -392,6 +454,26 @@ class Compiler {
       }
     }
     declare_local(s.name.name);
+  }
+
+  // let a, b, c = xs: UNPACK checks the list and pushes its items in order.
+  void let_destructure(const ast::LetStmt& s) {
+    std::vector<const ast::Name*> names{&s.name};
+    for (const auto& n : s.more) names.push_back(&n);
+    if (names.size() > 255) fail(s, "too many names in one 'let' (limit 255)");
+    for (std::size_t i = 0; i < names.size(); ++i)
+      for (std::size_t j = 0; j < i; ++j)
+        if (names[i]->name == names[j]->name) fail(*names[i], fmt::format("'{}' appears twice in this 'let'", names[i]->name));
+    at(s);
+    emit_op16(Op::UNPACK, static_cast<std::uint16_t>(names.size()), static_cast<int>(names.size()) - 1);
+    if (fs_->toplevel && fs_->scope_depth == 0) {
+      for (std::size_t i = names.size(); i-- > 0;) {
+        mod_->declared.insert(names[i]->name);
+        emit_op16(Op::SET_GLOBAL, global_slot(names[i]->name), -1);
+      }
+      return;
+    }
+    for (const ast::Name* n : names) declare_local(n->name);
   }
 
   void stmt_node(const ast::FnStmt& s) {
@@ -572,7 +654,8 @@ class Compiler {
   // Pops (and closes) the locals declared inside the loop, and leaves the
   // try blocks entered inside it, before a break or continue.
   void unwind_to_loop(const LoopInfo& loop) {
-    for (int i = fs_->try_depth; i > loop.try_depth; --i) emit(Op::END_TRY);
+    int try_depth = run_finallies(static_cast<std::ptrdiff_t>(fs_->loops.size()) - 1);
+    for (int i = try_depth; i > loop.try_depth; --i) emit(Op::END_TRY);
     std::size_t n = fs_->locals.size() - loop.locals_outside;
     if (n > 0) {
       emit_op16(Op::CLOSE_UPVALS, static_cast<std::uint16_t>(loop.locals_outside), 0);
@@ -599,6 +682,23 @@ class Compiler {
   void stmt_node(const ast::ReturnStmt& s) {
     at(s);
     if (fs_->toplevel) fail(s, "'return' outside a function");
+    if (!fs_->finallies.empty()) {
+      // The value waits in a hidden local while the finally blocks run (a
+      // `return` inside one of them returns its own value instead).
+      if (s.value)
+        expr(*s.value);
+      else
+        emit(Op::NIL, 1);
+      std::size_t saved = fs_->locals.size();
+      declare_local("");
+      auto slot = static_cast<std::uint16_t>(saved);
+      run_finallies(-1);
+      at(s);
+      emit_op16(Op::GET_LOCAL, slot, 1);
+      emit(Op::RETURN, -1);
+      fs_->locals.resize(saved);
+      return;
+    }
     if (s.value) {
       expr(*s.value);
       at(s);
@@ -608,8 +708,79 @@ class Compiler {
     }
   }
 
+  // Before a jump out of try blocks (break/continue to the loop with index
+  // `loop_index`, or return: -1), compiles a copy of every finally block
+  // being left, innermost first, each after leaving the try handlers inside
+  // it. Locals declared inside a try are hidden from its finally block, and
+  // a break/continue in it sees only the loops around the try. The code
+  // after the jump is compiled with the state restored. Returns the try
+  // depth the emitted code has reached.
+  int run_finallies(std::ptrdiff_t loop_index) {
+    std::vector<FinallyInfo> saved = fs_->finallies;
+    int saved_try = fs_->try_depth;
+    std::vector<std::string> names;
+    for (const auto& l : fs_->locals) names.push_back(l.name);
+    while (!fs_->finallies.empty() && static_cast<std::ptrdiff_t>(fs_->finallies.back().loops) > loop_index) {
+      FinallyInfo f = fs_->finallies.back();
+      fs_->finallies.pop_back();
+      for (int i = fs_->try_depth; i > f.try_depth; --i) emit(Op::END_TRY);
+      fs_->try_depth = f.try_depth;
+      for (std::size_t i = f.locals; i < fs_->locals.size(); ++i) fs_->locals[i].name = "";
+      std::vector<LoopInfo> inner(std::make_move_iterator(fs_->loops.begin() + static_cast<std::ptrdiff_t>(f.loops)),
+                                  std::make_move_iterator(fs_->loops.end()));
+      fs_->loops.resize(f.loops);
+      block(*f.body);
+      for (auto& l : inner) fs_->loops.push_back(std::move(l));
+    }
+    int reached = fs_->try_depth;
+    fs_->finallies = std::move(saved);
+    fs_->try_depth = saved_try;
+    for (std::size_t i = 0; i < names.size(); ++i) fs_->locals[i].name = names[i];
+    return reached;
+  }
+
   void stmt_node(const ast::TryStmt& s) {
     at(s);
+    if (!s.finally_body) return try_catch(s);
+    if (finally_nesting_ >= kMaxFinallyNesting)
+      fail(s, fmt::format("too many nested try/finally statements (limit {})", kMaxFinallyNesting));
+    ++finally_nesting_;
+    struct Unnest {
+      int& n;
+      ~Unnest() { --n; }
+    } unnest{finally_nesting_};
+    // try { body } catch e { handler } finally { fin } compiles like
+    //   TRY H; <try/catch>; END_TRY; fin; JUMP end
+    //   H: (thrown value in a hidden local) fin; RERAISE
+    // and break/continue/return inside copy `fin` on their way out.
+    std::size_t handler = emit_jump(Op::TRY, 0);
+    fs_->finallies.push_back({&*s.finally_body, fs_->try_depth, fs_->locals.size(), fs_->loops.size()});
+    ++fs_->try_depth;
+    if (s.handler)
+      try_catch(s);
+    else
+      block(s.body);
+    --fs_->try_depth;
+    fs_->finallies.pop_back();
+    emit(Op::END_TRY);
+    block(*s.finally_body);
+    std::size_t over = emit_jump(Op::JUMP, 0);
+    patch_jump(handler);
+    begin_scope();
+    adjust(1);
+    declare_local("");
+    auto slot = static_cast<std::uint16_t>(fs_->locals.size() - 1);
+    block(*s.finally_body);
+    at(s);
+    emit_op16(Op::GET_LOCAL, slot, 1);
+    emit(Op::RERAISE, -1);
+    // The handler never falls through; drop the hidden local at compile time.
+    fs_->locals.pop_back();
+    --fs_->scope_depth;
+    patch_jump(over);
+  }
+
+  void try_catch(const ast::TryStmt& s) {
     std::size_t handler = emit_jump(Op::TRY, 0);
     ++fs_->try_depth;
     block(s.body);
@@ -620,8 +791,8 @@ class Compiler {
     // The VM restores the stack height of the TRY and pushes the thrown value.
     begin_scope();
     adjust(1);
-    declare_local(s.var.name);
-    for (const auto& st : s.handler.stmts) stmt(st.get());
+    declare_local(s.handler->var.name);
+    for (const auto& st : s.handler->body.stmts) stmt(st.get());
     end_scope();
     patch_jump(over);
   }
@@ -651,6 +822,9 @@ class Compiler {
       case ast::AssignOp::Sub: return Op::SUB;
       case ast::AssignOp::Mul: return Op::MUL;
       case ast::AssignOp::Div: return Op::DIV;
+      case ast::AssignOp::FloorDiv: return Op::FLOORDIV;
+      case ast::AssignOp::Mod: return Op::MOD;
+      case ast::AssignOp::Pow: return Op::POW;
       default: return Op::ADD;
     }
   }
@@ -703,6 +877,7 @@ class Compiler {
       emit_op16(Op::SET_FIELD, k, -2);
       return;
     }
+    if (boost::get<ast::SliceOp>(&last)) fail(s, "cannot assign to a slice (build a new list instead)");
     fail(s, "cannot assign to a function call");
   }
 
@@ -750,6 +925,7 @@ class Compiler {
         return;
       }
     }
+    if (u.op == ast::UnaryOp::Spread) fail(u, "'...' may only spread a list into call arguments");
     expr(u.operand);
     at(u);
     emit(u.op == ast::UnaryOp::Neg ? Op::NEG : Op::NOT, 0);
@@ -778,6 +954,7 @@ class Compiler {
         case ast::BinOp::Div: emit(Op::DIV, -1); break;
         case ast::BinOp::FloorDiv: emit(Op::FLOORDIV, -1); break;
         case ast::BinOp::Mod: emit(Op::MOD, -1); break;
+        case ast::BinOp::Pow: emit(Op::POW, -1); break;
       }
     }
   }
@@ -820,6 +997,13 @@ class Compiler {
         // obj.name(args) is a method call.
         if (i + 1 < count) {
           if (const ast::CallOp* call = boost::get<ast::CallOp>(&p.ops[i + 1])) {
+            if (has_spread(*call)) {
+              spread_args(*call);
+              at(*f);
+              emit_op16(Op::INVOKE_SPREAD, str_constant(f->name), -1);
+              ++i;
+              continue;
+            }
             args(*call);
             at(*f);
             emit(Op::INVOKE, -static_cast<int>(call->args.size()));
@@ -835,13 +1019,61 @@ class Compiler {
         expr(ix->index);
         at(*ix);
         emit(Op::GET_INDEX, -1);
+      } else if (const ast::SliceOp* sl = boost::get<ast::SliceOp>(&op)) {
+        if (sl->lo)
+          expr(*sl->lo);
+        else
+          emit(Op::NIL, 1);
+        if (sl->hi)
+          expr(*sl->hi);
+        else
+          emit(Op::NIL, 1);
+        at(*sl);
+        emit(Op::SLICE, -2);
       } else {
         const ast::CallOp& call = boost::get<ast::CallOp>(op);
+        if (has_spread(call)) {
+          spread_args(call);
+          at(i == 0 ? static_cast<const ast::Node&>(p) : static_cast<const ast::Node&>(call));
+          emit(Op::CALL_SPREAD, -1);
+          continue;
+        }
         args(call);
         // Point at the start of the called expression, like Python.
         at(i == 0 ? static_cast<const ast::Node&>(p) : static_cast<const ast::Node&>(call));
         emit(Op::CALL, -static_cast<int>(call.args.size()));
         emit_u8(static_cast<std::uint8_t>(call.args.size()));
+      }
+    }
+  }
+
+  static bool has_spread(const ast::CallOp& call) {
+    for (const auto& a : call.args)
+      if (auto* u = boost::get<x3::forward_ast<ast::Unary>>(&a); u && u->get().op == ast::UnaryOp::Spread) return true;
+    return false;
+  }
+
+  // f(a, ...xs, b): the arguments become one list (CALL_SPREAD unpacks it),
+  // so plain calls keep their fixed-count CALL.
+  void spread_args(const ast::CallOp& call) {
+    // Leading arguments up to the first unary (maybe a spread) go in LIST.
+    std::size_t lead = 0;
+    for (; lead < call.args.size(); ++lead) {
+      auto* u = boost::get<x3::forward_ast<ast::Unary>>(&call.args[lead]);
+      if (u && u->get().op == ast::UnaryOp::Spread) break;
+      expr(call.args[lead]);
+    }
+    at(call);
+    emit_op16(Op::LIST, static_cast<std::uint16_t>(lead), 1 - static_cast<int>(lead));
+    for (std::size_t i = lead; i < call.args.size(); ++i) {
+      auto* u = boost::get<x3::forward_ast<ast::Unary>>(&call.args[i]);
+      if (u && u->get().op == ast::UnaryOp::Spread) {
+        expr(u->get().operand);
+        at(u->get());
+        emit(Op::LIST_EXTEND, -1);
+      } else {
+        expr(call.args[i]);
+        emit(Op::LIST_APPEND, -1);
       }
     }
   }
@@ -885,43 +1117,38 @@ class Compiler {
     emit_op16(Op::MAP, static_cast<std::uint16_t>(m.entries.size()), 1 - 2 * static_cast<int>(m.entries.size()));
   }
 
+  // f"a{x!r:>5}b" compiles to CONST "a"; <x>; FORMAT_VALUE ">5" 'r';
+  // CONST "b"; BUILD_STRING 3: the template is never parsed at run time.
+  void expr_node(const x3::forward_ast<ast::FString>& ff) {
+    const ast::FString& f = ff.get();
+    std::size_t n = 0;
+    for (const auto& part : f.parts) {
+      if (!part.is_field) {
+        if (part.text.empty()) continue;
+        at(f);
+        emit_op16(Op::CONST, str_constant(part.text), 1);
+      } else {
+        expr(part.expr);
+        at(f);
+        emit_op16(Op::FORMAT_VALUE, str_constant(part.text), 0);
+        emit_u8(static_cast<std::uint8_t>(part.conv));
+      }
+      ++n;
+    }
+    if (n > 65535) fail(f, "f-string too long");
+    at(f);
+    // One piece is already a string (a literal, or FORMAT_VALUE's result).
+    if (n == 0)
+      emit_op16(Op::CONST, str_constant(""), 1);
+    else if (n > 1)
+      emit_op16(Op::BUILD_STRING, static_cast<std::uint16_t>(n), 1 - static_cast<int>(n));
+  }
+
   void expr_node(const x3::forward_ast<ast::FnLit>& ff) {
     const ast::FnLit& f = ff.get();
     ObjProto* p = function("<anonymous>", f.params, f.body, f);
     at(f);
     emit_closure(p);
-  }
-
-  // Stopgap until f-strings get their own instructions (branch `lang`):
-  // f"a {x!r:>5} {{b}}" compiles to format("a {!r:>5} {{b}}", x), calling
-  // the global built-in `format` with a template rebuilt from the parts.
-  void expr_node(const x3::forward_ast<ast::FString>& ff) {
-    const ast::FString& f = ff.get();
-    std::string tpl;
-    std::size_t fields = 0;
-    for (const auto& part : f.parts) {
-      if (!part.is_field) {
-        for (char c : part.text) {
-          tpl += c;
-          if (c == '{' || c == '}') tpl += c;
-        }
-        continue;
-      }
-      ++fields;
-      tpl += '{';
-      if (part.conv) (tpl += '!') += part.conv;
-      if (!part.text.empty()) (tpl += ':') += part.text;
-      tpl += '}';
-    }
-    if (fields > 254) fail(f, "too many fields in an f-string (limit 254)");
-    at(f);
-    emit_op16(Op::GET_GLOBAL, global_slot("format"), 1);
-    emit_op16(Op::CONST, str_constant(tpl), 1);
-    for (const auto& part : f.parts)
-      if (part.is_field) expr(part.expr);
-    at(f);
-    emit(Op::CALL, -static_cast<int>(fields + 1));
-    emit_u8(static_cast<std::uint8_t>(fields + 1));
   }
 };
 

@@ -13,8 +13,11 @@ static std::uint16_t u16_at(const std::vector<std::uint8_t>& c, std::size_t i) {
 }
 
 static void disassemble_one(const ObjProto* p, std::string& out, std::vector<const ObjProto*>& nested) {
-  out += fmt::format("== fn {} ({} param{}, defined at line {}) ==\n", p->name, p->arity, p->arity == 1 ? "" : "s",
-                     p->line);
+  if (p->flexible)
+    out += fmt::format("== fn {} ({}; defined at line {}) ==\n", p->name, p->params_sig, p->line);
+  else
+    out += fmt::format("== fn {} ({} param{}, defined at line {}) ==\n", p->name, p->arity, p->arity == 1 ? "" : "s",
+                       p->line);
   const auto& c = p->code;
   int last_line = -1;
   for (std::size_t i = 0; i < c.size();) {
@@ -35,7 +38,8 @@ static void disassemble_one(const ObjProto* p, std::string& out, std::vector<con
       case OperandKind::U8: operands = fmt::format("{}", c[i + 1]); break;
       case OperandKind::U16: {
         std::uint16_t k = u16_at(c, i + 1);
-        if (op == Op::CONST || op == Op::CLOSURE || op == Op::GET_FIELD || op == Op::SET_FIELD) {
+        if (op == Op::CONST || op == Op::CLOSURE || op == Op::GET_FIELD || op == Op::SET_FIELD ||
+            op == Op::INVOKE_SPREAD) {
           Value v = p->constants[k];
           operands = fmt::format("{:<5} ; {}", k, to_repr(v));
           if (op == Op::CLOSURE) nested.push_back(as<ObjProto>(v));
@@ -50,6 +54,12 @@ static void disassemble_one(const ObjProto* p, std::string& out, std::vector<con
       }
       case OperandKind::U16_U8: {
         std::uint16_t k = u16_at(c, i + 1);
+        if (op == Op::FORMAT_VALUE) {
+          char conv = static_cast<char>(c[i + 3]);
+          operands = fmt::format("{:<5} ; spec {}{}", k, to_repr(p->constants[k]),
+                                 conv ? fmt::format(", !{}", conv) : std::string());
+          break;
+        }
         operands = fmt::format("{:<5} ; {} ({} arg{})", k, to_repr(p->constants[k]), c[i + 3], c[i + 3] == 1 ? "" : "s");
         break;
       }

@@ -75,7 +75,18 @@ namespace weft {
   X(END_TRY,       NONE)    /* pop the innermost handler */                                 \
   X(THROW,         NONE)    /* throw pop() */                                               \
   X(ITER_PREP,     U16)     /* turn base[k] into an iteration state (3 slots) */            \
-  X(FOR_ITER,      FORITER) /* push the next item(s) of the iteration at base[k], or jump */
+  X(FOR_ITER,      FORITER) /* push the next item(s) of the iteration at base[k], or jump */ \
+  X(POW,           NONE)    /* a b -> a ** b */                                             \
+  X(SLICE,         NONE)    /* obj lo hi -> obj[lo:hi] (nil bounds: omitted) */             \
+  X(UNPACK,        U16)     /* list -> its n items (ValueError unless exactly n) */         \
+  X(ARG_DEFAULT,   U16_U16) /* if base[a] was passed (not undef), jump b forward */         \
+  X(LIST_APPEND,   NONE)    /* list v -> list (v appended; spread call arguments) */        \
+  X(LIST_EXTEND,   NONE)    /* list xs -> list (items of xs appended; TypeError if no list) */ \
+  X(CALL_SPREAD,   NONE)    /* f args -> f(...args) */                                      \
+  X(INVOKE_SPREAD, U16)     /* obj args -> obj.name(...args) (name = constants[k]) */       \
+  X(RERAISE,       NONE)    /* throw pop() again, keeping its trace (end of a finally) */   \
+  X(FORMAT_VALUE,  U16_U8)  /* v -> str (format spec constants[k], conversion u8) */        \
+  X(BUILD_STRING,  U16)     /* n strings -> their concatenation */
 // clang-format on
 
 enum class Op : std::uint8_t {

@@ -908,6 +908,15 @@ struct CmpTail : ast::Node {
   ast::CmpOp op = ast::CmpOp::Eq;
   ast::Expr rhs;
 };
+// `: hi?` inside a subscript: marks it as a slice.
+struct SliceTail {
+  boost::optional<ast::Expr> hi;
+};
+// What stands between '[' and ']' after a postfix expression.
+struct Subscript {
+  boost::optional<ast::Expr> lo;
+  boost::optional<SliceTail> tail;
+};
 // `op value` after an assignment target (position: the operator).
 struct AssignTail : ast::Node {
   ast::AssignOp op = ast::AssignOp::Set;
@@ -918,6 +927,7 @@ struct AssignTail : ast::Node {
 
 BOOST_FUSION_ADAPT_STRUCT(weft::parser::CmpTail, op, rhs)
 BOOST_FUSION_ADAPT_STRUCT(weft::parser::AssignTail, op, value)
+BOOST_FUSION_ADAPT_STRUCT(weft::parser::Subscript, lo, tail)
 
 namespace weft::parser {
 
@@ -1046,6 +1056,51 @@ inline auto const make_postfix = [](auto& ctx) {
   x3::_val(ctx) = x3::forward_ast<ast::Postfix>(std::move(p));
 };
 
+// x[i] or x[lo:hi] (the position is the '[').
+inline auto const make_subscript = [](auto& ctx) {
+  Subscript& s = x3::_attr(ctx);
+  if (!s.tail) {
+    if (!s.lo) fail_at(state_of(ctx).starts.back() + 1, state_of(ctx).end,
+                       "expected an expression or ':' after '['");
+    ast::IndexOp ix;
+    stamp(ix, ctx);
+    ix.index = std::move(*s.lo);
+    x3::_val(ctx) = std::move(ix);
+    return;
+  }
+  ast::SliceOp sl;
+  stamp(sl, ctx);
+  sl.lo = std::move(s.lo);
+  sl.hi = std::move(s.tail->hi);
+  x3::_val(ctx) = std::move(sl);
+};
+inline auto const set_slice_hi = [](auto& ctx) { x3::_val(ctx).hi = std::move(x3::_attr(ctx)); };
+
+// `a ** b`: a one-step Chain (the position is the operator's).
+inline auto const make_power = [](auto& ctx) {
+  auto& a = x3::_attr(ctx);
+  auto& tail = at_c<1>(a);
+  if (!tail) {
+    x3::_val(ctx) = std::move(at_c<0>(a));
+    return;
+  }
+  ast::Chain c;
+  c.line = tail->line;
+  c.col = tail->col;
+  c.first = std::move(at_c<0>(a));
+  c.rest.push_back(std::move(*tail));
+  x3::_val(ctx) = x3::forward_ast<ast::Chain>(std::move(c));
+};
+
+// `...expr` in a call's arguments.
+inline auto const make_spread = [](auto& ctx) {
+  ast::Unary u;
+  stamp(u, ctx);
+  u.op = ast::UnaryOp::Spread;
+  u.operand = std::move(x3::_attr(ctx));
+  x3::_val(ctx) = x3::forward_ast<ast::Unary>(std::move(u));
+};
+
 inline auto const make_simple_stmt = [](auto& ctx) {
   auto& a = x3::_attr(ctx);
   auto& tail = at_c<1>(a);
@@ -1127,6 +1182,15 @@ struct throw_class : annotate_position {};
 struct simple_class;
 struct assign_tail_class : annotate_position {};
 struct program_class;
+struct power_class;
+struct pow_step_class : annotate_position {};
+struct slice_tail_class;
+struct subscript_class;
+struct arg_class;
+struct spread_class;
+struct param_class : annotate_position {};
+struct catch_class : annotate_position {};
+struct finally_class;
 
 x3::rule<expr_class, ast::Expr> const expr = "expression";
 x3::rule<and_class, ast::Expr> const and_expr = "expression";
@@ -1143,7 +1207,7 @@ x3::rule<neg_class, ast::Unary> const neg_expr = "negation";
 x3::rule<postfix_class, ast::Expr> const postfix_expr = "expression";
 x3::rule<post_op_class, ast::PostOp> const post_op = "postfix operator";
 x3::rule<call_class, ast::CallOp> const call_op = "call";
-x3::rule<index_class, ast::IndexOp> const index_op = "index";
+x3::rule<index_class, ast::PostOp> const index_op = "index";
 x3::rule<field_class, ast::FieldOp> const field_op = "field";
 x3::rule<primary_class, ast::Expr> const primary = "expression";
 x3::rule<bool_class, ast::BoolLit> const bool_lit = "boolean";
@@ -1156,7 +1220,7 @@ x3::rule<entries_class, std::vector<ast::MapEntry>> const map_entries = "map ent
 x3::rule<entry_class, ast::MapEntry> const map_entry = "map entry";
 x3::rule<key_class, ast::MapKey> const map_key = "map key";
 x3::rule<fn_lit_class, ast::FnLit> const fn_lit = "function";
-x3::rule<params_class, std::vector<ast::Name>> const params = "parameters";
+x3::rule<params_class, std::vector<ast::Param>> const params = "parameters";
 x3::rule<block_class, ast::Block> const block = "block";
 x3::rule<stmts_class, std::vector<ast::Stmt>> const stmts = "statements";
 x3::rule<stmt_class, ast::Stmt> const stmt = "statement";
@@ -1174,6 +1238,15 @@ x3::rule<throw_class, ast::ThrowStmt> const throw_stmt = "throw";
 x3::rule<simple_class, ast::Stmt> const simple_stmt = "statement";
 x3::rule<assign_tail_class, AssignTail> const assign_tail = "assignment";
 x3::rule<program_class, ast::Program> const program = "program";
+x3::rule<power_class, ast::Expr> const power_expr = "expression";
+x3::rule<pow_step_class, ast::ChainStep> const pow_step = "operator";
+x3::rule<slice_tail_class, SliceTail> const slice_tail = "slice";
+x3::rule<subscript_class, Subscript> const subscript = "index or slice";
+x3::rule<arg_class, ast::Expr> const call_arg = "argument";
+x3::rule<spread_class, ast::Expr> const spread_arg = "spread argument";
+x3::rule<param_class, ast::Param> const param = "parameter";
+x3::rule<catch_class, ast::CatchClause> const catch_clause = "catch";
+x3::rule<finally_class, ast::Block> const finally_clause = "finally";
 
 // ---- f-strings
 
@@ -1301,12 +1374,17 @@ auto const sum_step_def = same_line_p >>
     expect_expr[term_expr];
 auto const term_expr_def = located[(unary_expr >> *term_step)[act::make_chain]];
 auto const term_step_def = same_line_p >>
-    (lit("//") >> attr(ast::BinOp::FloorDiv) |
-     op_no_eq('/') >> attr(ast::BinOp::Div) |
-     op_no_eq('*') >> attr(ast::BinOp::Mul) |
-     lit('%') >> attr(ast::BinOp::Mod)) >>
+    (lexeme[lit("//") >> !lit('=')] >> attr(ast::BinOp::FloorDiv) |
+     lexeme[lit('/') >> !lit('/') >> !lit('=')] >> attr(ast::BinOp::Div) |
+     lexeme[lit('*') >> !lit('*') >> !lit('=')] >> attr(ast::BinOp::Mul) |
+     op_no_eq('%') >> attr(ast::BinOp::Mod)) >>
     expect_expr[unary_expr];
-auto const unary_expr_def = neg_expr | postfix_expr;
+auto const unary_expr_def = neg_expr | power_expr;
+// `**` binds tighter than unary minus and is right-associative: its right
+// operand is a unary expression (so `2 ** -1` and `2 ** 3 ** 2` work).
+auto const power_expr_def = (postfix_expr >> -pow_step)[act::make_power];
+auto const pow_step_def = same_line_p >> lexeme[lit("**") >> !lit('=')] >> attr(ast::BinOp::Pow) >>
+                          nest_guard[expect_expr[unary_expr]];
 auto const neg_expr_def =
     lit('-') >> attr(ast::UnaryOp::Neg) >> nest_guard[expect_expr[unary_expr]];
 auto const postfix_expr_def = located[(primary >> *post_op)[act::make_postfix]];
@@ -1314,8 +1392,12 @@ auto const post_op_def = same_line_p >> (call_op | index_op | field_op);
 auto const call_op_def = located[delimited('(', ')', nullptr,
     "expected an expression or ')'")[call_args][act::set_args]];
 auto const call_args_def =
-    -(expr >> *(lit(',') >> expect_expr[expr]));
-auto const index_op_def = located[delimited('[', ']')[expect_expr[expr]][act::set_index]];
+    -(call_arg >> *(lit(',') >> expect_expr[call_arg]));
+auto const call_arg_def = spread_arg | expr;
+auto const spread_arg_def = located[(lit("...") >> expect("expected a list to spread after '...'")[expr])[act::make_spread]];
+auto const index_op_def = located[delimited('[', ']')[subscript][act::make_subscript]];
+auto const subscript_def = -expr >> -slice_tail;
+auto const slice_tail_def = (lit(':') >> -expr)[act::set_slice_hi];
 // The position of a FieldOp is the name's, which name_p reports.
 auto const field_op_def =
     lit('.') >> expect("expected a field name after '.'")[name_p][act::set_name_field];
@@ -1343,7 +1425,11 @@ auto const fn_lit_def =
     expect("expected '{' to start the function body")[block];
 auto const params_def = delimited('(', ')', nullptr,
     "expected a parameter name or ')'")[-(
-    name_p >> *(lit(',') >> expect("expected a parameter name after ','")[name_p]))];
+    param >> *(lit(',') >> expect("expected a parameter name after ','")[param]))];
+auto const param_def =
+    (lit("...") >> attr(true) >> expect("expected a parameter name after '...'")[&name_p] | attr(false)) >>
+    name_p >>
+    -(op_no_eq('=') >> expect_expr[expr]);
 
 // ---- statements
 
@@ -1354,6 +1440,7 @@ auto const stmt_def = let_stmt | fn_stmt | if_stmt | while_stmt | for_stmt |
                       throw_stmt | simple_stmt;
 auto const let_stmt_def =
     kw("let") >> expect("expected a variable name after 'let'")[name_p] >>
+    *(lit(',') >> expect("expected a variable name after ','")[name_p]) >>
     expect("expected '=' after 'let {}'")[op_no_eq('=')] >> expect_expr[expr];
 auto const fn_stmt_def =
     kw("fn") >> name_p >> expect("expected '(' after 'fn {}'")[params] >>
@@ -1377,9 +1464,13 @@ auto const continue_stmt_def = kw("continue");
 auto const return_stmt_def = located[(kw("return") >> -(same_line_p >> expr))[act::set_value]];
 auto const try_stmt_def =
     kw("try") >> expect("expected '{' to start the block of 'try'")[block] >>
-    expect("expected 'catch' after the 'try' block")[kw("catch")] >>
-    expect("expected a variable name after 'catch'")[name_p] >>
+    expect("expected 'catch' or 'finally' after the 'try' block")[&(kw("catch") | kw("finally"))] >>
+    -catch_clause >> -finally_clause;
+auto const catch_clause_def =
+    kw("catch") >> expect("expected a variable name after 'catch'")[name_p] >>
     expect("expected '{' to start the block of 'catch'")[block];
+auto const finally_clause_def =
+    kw("finally") >> expect("expected '{' to start the block of 'finally'")[block];
 auto const throw_stmt_def = located[(kw("throw") >> expect_expr[expr])[act::set_value]];
 auto const simple_stmt_def = located[(expr >> -assign_tail)[act::make_simple_stmt]];
 auto const assign_tail_def = same_line_p >>
@@ -1387,7 +1478,10 @@ auto const assign_tail_def = same_line_p >>
      lit("+=") >> attr(ast::AssignOp::Add) |
      lit("-=") >> attr(ast::AssignOp::Sub) |
      lit("*=") >> attr(ast::AssignOp::Mul) |
-     lit("/=") >> attr(ast::AssignOp::Div)) >>
+     lit("/=") >> attr(ast::AssignOp::Div) |
+     lit("//=") >> attr(ast::AssignOp::FloorDiv) |
+     lit("%=") >> attr(ast::AssignOp::Mod) |
+     lit("**=") >> attr(ast::AssignOp::Pow)) >>
     expect_expr[expr];
 auto const program_def = (stmts >> end_p)[act::set_program];
 
@@ -1400,6 +1494,8 @@ BOOST_SPIRIT_DEFINE(expr, and_expr, not_expr, not_op, cmp_expr, cmp_tail,
                     if_stmt, cond_block, while_stmt, for_stmt, break_stmt,
                     continue_stmt, return_stmt, try_stmt, throw_stmt,
                     simple_stmt, assign_tail, program)
+BOOST_SPIRIT_DEFINE(power_expr, pow_step, slice_tail, subscript, call_arg,
+                    spread_arg, param, catch_clause, finally_clause)
 
 }  // namespace grammar
 

@@ -21,6 +21,7 @@
 #include <new>
 
 #include "builtins.hpp"
+#include "vm_ops.hpp"
 #include "opcodes.hpp"
 #include "runtime/natives.hpp"
 #include "runtime/suggest.hpp"
@@ -546,10 +547,25 @@ static void iter_prep(Value* s) {
     s[2] = Value::integer(r->step);
     return;
   }
-  if (is_obj_type(it, ObjType::List) || is_obj_type(it, ObjType::Map) || is_obj_type(it, ObjType::String)) {
+  if (is_obj_type(it, ObjType::List) || is_obj_type(it, ObjType::String)) {
     s[1] = Value::integer(0);
     s[2] = Value::integer(0);
     return;
+  }
+  if (is_obj_type(it, ObjType::Map)) {
+    // The aux slot remembers the key version (see ObjMap::version).
+    s[1] = Value::integer(0);
+    s[2] = Value::integer(as<ObjMap>(it)->version);
+    return;
+  }
+  if (is_obj_type(it, ObjType::Handle) && std::strcmp(as<ObjHandle>(it)->type_name(), "channel") == 0) {
+    auto& methods = as<ObjHandle>(it)->methods();
+    auto m = methods.find("recv");
+    if (m != methods.end()) {
+      s[1] = Value::integer(0);
+      s[2] = Value::integer(0);
+      return;
+    }
   }
   raisef("TypeError", "cannot iterate over a value of type {}", type_name(it));
 }
@@ -1107,10 +1123,9 @@ do_call : {
   if (WEFT_LIKELY(is_obj_type(callee, ObjType::Closure))) {
     auto* cl = as<ObjClosure>(callee);
     ObjProto* p = cl->proto;
-    if (WEFT_UNLIKELY(argc != p->arity)) {
-      SAVE();
-      arity_error(p->name.c_str(), p->arity, p->arity, argc);
-    }
+    // Defaults and rest parameters (and arity errors) take a separate path
+    // that does not rejoin this one, so plain calls compile as before.
+    if (WEFT_UNLIKELY(argc != p->arity)) goto do_call_adapt;
     if (WEFT_UNLIKELY(t.frames.size() >= kMaxFrames || sp + p->max_slots >= t.stack_limit)) {
       SAVE();
       raisef("RecursionError", "maximum recursion depth exceeded ({} frames)", kMaxFrames);
@@ -1159,6 +1174,29 @@ do_call : {
   }
   SAVE();
   raisef("TypeError", "cannot call a value of type {}", type_name(callee));
+}
+do_call_adapt : {
+  // A closure called with a count other than its arity: fill in omitted
+  // defaults / build the rest list (or raise the arity error), then enter
+  // the frame as do_call does.
+  auto* cl = as<ObjClosure>(sp[-argc - 1]);
+  ObjProto* p = cl->proto;
+  SAVE();
+  sp = adapt_args(t, p, sp - argc, argc);
+  argc = p->nparams + (p->has_rest ? 1 : 0);
+  if (t.frames.size() >= kMaxFrames || sp + p->max_slots >= t.stack_limit) {
+    t.sp = sp;
+    raisef("RecursionError", "maximum recursion depth exceeded ({} frames)", kMaxFrames);
+  }
+  frame->ip = ip;
+  t.frames.push_back(Frame{cl, p->code.data(), sp - argc - 1, false});
+  frame = &t.frames.back();
+  ip = frame->ip;
+  base = frame->base;
+  consts = p->kptr;
+  globals = p->gptr;
+  CHECK_BREAKER();
+  DISPATCH();
 }
   CASE(CLOSURE) {
     auto* p = as<ObjProto>(consts[READ_U16()]);
@@ -1228,10 +1266,21 @@ do_return : {
     t.handlers.pop_back();
     DISPATCH();
   }
-  CASE(THROW) {
-    Value v = POP();
+  CASE(RERAISE) {
+    // The end of a finally block entered by an error: throw the same value
+    // on, keeping the position and trace of the original throw.
+    ret = POP();
     SAVE();
-    attach_trace(t, v);
+    goto do_throw;
+  }
+  CASE(THROW) {
+    ret = POP();
+    SAVE();
+    attach_trace(t, ret);
+    goto do_throw;
+  }
+do_throw : {
+    Value v = ret;
     // When the innermost handler belongs to this activation of the loop (no
     // native call in between), jump to it directly: a C++ throw and catch
     // costs microseconds. Otherwise run() catches and unwinds.
@@ -1258,6 +1307,135 @@ do_return : {
     }
     t.pending = v;
     throw ScriptThrow{};
+  }
+  CASE(POW) {
+    Value b = PEEK(0), a = PEEK(1);
+    SAVE();
+    sp[-2] = power(a, b);
+    --sp;
+    DISPATCH();
+  }
+  CASE(SLICE) {
+    Value hi = PEEK(0), lo = PEEK(1), obj = PEEK(2);
+    SAVE();
+    Value r = slice_value(t, obj, lo, hi);
+    sp -= 2;
+    sp[-1] = r;
+    DISPATCH();
+  }
+  CASE(UNPACK) {
+    std::uint16_t n = READ_U16();
+    Value v = PEEK(0);
+    if (WEFT_UNLIKELY(!is_obj_type(v, ObjType::List))) {
+      SAVE();
+      raisef("ValueError", "cannot unpack a {} into {} names (a list of exactly {} items is needed)", type_name(v), n, n);
+    }
+    auto& items = as<ObjList>(v)->items;
+    if (WEFT_UNLIKELY(items.size() != n)) {
+      SAVE();
+      raisef("ValueError", "cannot unpack a list of {} item{} into {} names", items.size(), items.size() == 1 ? "" : "s",
+             n);
+    }
+    --sp;
+    for (std::uint16_t i = 0; i < n; ++i) PUSH(items[i]);
+    DISPATCH();
+  }
+  CASE(ARG_DEFAULT) {
+    std::uint16_t slot = READ_U16();
+    std::uint16_t off = READ_U16();
+    if (!base[slot].is_undef()) ip += off;
+    DISPATCH();
+  }
+  CASE(LIST_APPEND) {
+    Value v = POP();
+    SAVE();
+    as<ObjList>(PEEK(0))->items.push_back(v);
+    DISPATCH();
+  }
+  CASE(LIST_EXTEND) {
+    Value xs = PEEK(0);
+    if (!is_obj_type(xs, ObjType::List)) {
+      SAVE();
+      raisef("TypeError", "'...' needs a list to spread into arguments, not {}", type_name(xs));
+    }
+    --sp;
+    SAVE();
+    auto& src = as<ObjList>(xs)->items;
+    auto& dst = as<ObjList>(PEEK(0))->items;
+    if (&src == &dst) {
+      std::vector<Value> copy(src.begin(), src.end());
+      dst.insert(dst.end(), copy.begin(), copy.end());
+    } else {
+      dst.insert(dst.end(), src.begin(), src.end());
+    }
+    DISPATCH();
+  }
+  CASE(CALL_SPREAD) {
+    // f [args...] -> f args...: the list's items become the arguments.
+    Value lv = PEEK(0);
+    auto& items = as<ObjList>(lv)->items;
+    if (WEFT_UNLIKELY(items.size() > 255 || sp + items.size() + 8 >= t.stack_limit)) {
+      SAVE();
+      raisef("TypeError", "too many arguments ({}; the limit is 255)", items.size());
+    }
+    argc = static_cast<int>(items.size());
+    --sp;
+    for (int i = 0; i < argc; ++i) PUSH(items[static_cast<std::size_t>(i)]);
+    goto do_call;
+  }
+  CASE(INVOKE_SPREAD) {
+    // obj.name(...xs): the map/str/list/handle method `name` if there is
+    // one (SPEC §4: whatever keys a map holds), else the value of the field
+    // `name` (a closure stored in a map, a module member) is called. Kept
+    // apart from INVOKE so plain method calls stay as they are.
+    auto* name = as<ObjString>(consts[READ_U16()]);
+    Value lv = PEEK(0);
+    auto& items = as<ObjList>(lv)->items;
+    if (WEFT_UNLIKELY(items.size() > 255 || sp + items.size() + 8 >= t.stack_limit)) {
+      SAVE();
+      raisef("TypeError", "too many arguments ({}; the limit is 255)", items.size());
+    }
+    argc = static_cast<int>(items.size());
+    --sp;
+    for (int i = 0; i < argc; ++i) PUSH(items[static_cast<std::size_t>(i)]);
+    Value recv = sp[-argc - 1];
+    SAVE();
+    if (const Method* m = find_method(t.interp, recv, name)) {
+      if (argc < m->min_args || (m->max_args >= 0 && argc > m->max_args))
+        arity_error(std::string(name->view()).c_str(), m->min_args, m->max_args, argc);
+      Value r = m->fn(t, Args{sp - argc, argc, recv});
+      sp -= argc + 1;
+      PUSH(r);
+      RELOAD_GLOBALS();
+      DISPATCH();
+    }
+    sp[-argc - 1] = get_field(t, recv, name);
+    goto do_call;
+  }
+  CASE(FORMAT_VALUE) {
+    auto* spec = as<ObjString>(consts[READ_U16()]);
+    char conv = static_cast<char>(READ_U8());
+    Value v = PEEK(0);
+    SAVE();
+    std::string out;
+    try {
+      format_value_into(out, v, conv, spec->view());
+    } catch (const fmt::format_error& e) {
+      // The message format() gives for the same field.
+      raisef("ValueError", "bad format: {}", e.what());
+    }
+    sp[-1] = str_value(t, out);
+    DISPATCH();
+  }
+  CASE(BUILD_STRING) {
+    std::uint16_t n = READ_U16();
+    SAVE();
+    std::string out;
+    for (Value* p = sp - n; p != sp; ++p) out.append(as<ObjString>(*p)->view());
+    Value r = str_value(t, out);
+    sp -= n;
+    PUSH(r);
+    DISPATCH();
   }
   CASE(ITER_PREP) {
     std::uint16_t slot = READ_U16();
@@ -1300,7 +1478,12 @@ do_return : {
         break;
       }
       case ObjType::Map: {
-        auto& entries = static_cast<ObjMap*>(o)->entries;
+        auto* map = static_cast<ObjMap*>(o);
+        if (WEFT_UNLIKELY(map->version != static_cast<std::uint32_t>(s[2].as.i))) {
+          SAVE();
+          raise("RuntimeError", "map changed size during iteration");
+        }
+        auto& entries = map->entries;
         while (static_cast<std::size_t>(i) < entries.size() && entries[static_cast<std::size_t>(i)].key.is_undef()) ++i;
         if (static_cast<std::size_t>(i) < entries.size()) {
           const MapEntry& e = entries[static_cast<std::size_t>(i)];
@@ -1321,6 +1504,23 @@ do_return : {
           PUSH(ch);
           s[1].as.i = i + static_cast<std::int64_t>(len);
           s[2].as.i += 1;
+          DISPATCH();
+        }
+        break;
+      }
+      case ObjType::Handle: {
+        // A channel: receive until it is closed and empty (recv blocks with
+        // the GIL released, so everything is saved first).
+        if (WEFT_UNLIKELY(nvars != 1)) {
+          SAVE();
+          raise("TypeError", "a channel yields one value per iteration (use 'for v in ch')");
+        }
+        const Method& recv = as<ObjHandle>(s[0])->methods().at("recv");
+        SAVE();
+        Value v = recv.fn(t, Args{sp, 0, s[0]});
+        RELOAD_GLOBALS();
+        if (!v.is_nil()) {
+          PUSH(v);
           DISPATCH();
         }
         break;
@@ -1368,12 +1568,27 @@ Value call_value(Thread& t, Value callee, const Value* args, int argc) {
   }
   if (!is_obj_type(callee, ObjType::Closure)) raisef("TypeError", "cannot call a value of type {}", type_name(callee));
   auto* cl = as<ObjClosure>(callee);
-  if (argc != cl->proto->arity) arity_error(cl->proto->name.c_str(), cl->proto->arity, cl->proto->arity, argc);
-  if (t.frames.size() >= kMaxFrames || t.native_depth >= 200 || t.sp + cl->proto->max_slots + argc + 1 >= t.stack_limit)
+  const ObjProto* p = cl->proto;
+  if (argc != p->arity && (!p->flexible || argc < p->required || (!p->has_rest && argc > p->nparams)))
+    closure_arity_error(p, argc);
+  if (t.frames.size() >= kMaxFrames || t.native_depth >= 200 ||
+      t.sp + p->max_slots + argc + p->nparams + 2 >= t.stack_limit)
     raisef("RecursionError", "maximum recursion depth exceeded ({} frames)", kMaxFrames);
   Value* base = t.sp;
   *t.sp++ = callee;
   for (int i = 0; i < argc; ++i) *t.sp++ = args[i];
+  if (argc != p->arity) {
+    struct Restore {
+      Thread& t;
+      Value* at;
+      bool armed = true;
+      ~Restore() {
+        if (armed) t.sp = at;
+      }
+    } restore{t, base};
+    t.sp = adapt_args(t, p, base + 1, argc);
+    restore.armed = false;
+  }
   std::size_t entry = t.frames.size();
   t.frames.push_back(Frame{cl, cl->proto->code.data(), base, true});
   ++t.native_depth;

@@ -139,6 +139,7 @@ void ObjMap::set(Value key, Value value) {
       index[i] = static_cast<std::int32_t>(entries.size());
       entries.push_back({key, value, h});
       ++count;
+      ++version;
       return;
     }
   }
@@ -155,6 +156,7 @@ void ObjMap::set(Value key, Value value) {
   index[i] = static_cast<std::int32_t>(entries.size());
   entries.push_back({key, value, h});
   ++count;
+  ++version;
 }
 
 bool ObjMap::remove(Value key, Value* out) {
@@ -165,10 +167,18 @@ bool ObjMap::remove(Value key, Value* out) {
   e.key = Value::undef();
   e.value = Value();
   --count;
+  ++version;
   // The index slot still points at the tombstone; lookups skip it because an
   // Undef key never equals anything. Rebuild when tombstones dominate.
   if (entries.size() >= 16 && count * 2 < entries.size()) rebuild(index.size());
   return true;
+}
+
+void ObjMap::clear() {
+  entries.clear();
+  index.clear();
+  count = 0;
+  ++version;
 }
 
 // ------------------------------------------------------------------- ranges

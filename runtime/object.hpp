@@ -175,6 +175,10 @@ struct ObjMap : Obj {
   std::vector<MapEntry> entries;
   std::vector<std::int32_t> index;  // -1 empty, else position in entries
   std::uint32_t count = 0;          // live entries
+  // Bumped whenever a key is added or removed (not when a value is
+  // overwritten): a `for` loop over the map compares it at every step and
+  // raises "map changed size during iteration".
+  std::uint32_t version = 0;
 
   ObjMap() : Obj(ObjType::Map) {}
 
@@ -185,6 +189,8 @@ struct ObjMap : Obj {
   void set(Value key, Value value);
   // Removes `key`; returns true and stores the old value in *out if present.
   bool remove(Value key, Value* out);
+  // Removes every entry (bumps version).
+  void clear();
   // Convenience for natives: string keys.
   Value* find_str(ObjString* key);
   // Position of `key` in entries (for inline caches), or -1.
@@ -235,7 +241,15 @@ struct ObjProto : Obj {
   std::vector<LineInfo> lines;  // sorted by offset
   std::vector<UpvalueDesc> upvalues;
   std::string name;            // "<main>", "fib", "<anonymous>"
+  // The argument count a call may pass straight through: the number of
+  // parameters, or -1 with a rest parameter. Any other count takes the
+  // VM's slow path, which fills in omitted defaults and builds the rest list.
   int arity = 0;
+  int nparams = 0;             // named parameters (without the rest)
+  int required = 0;            // parameters without a default
+  bool has_rest = false;       // ends in `...name`
+  bool flexible = false;       // has defaults or a rest parameter
+  std::string params_sig;      // "a, b=..., ...rest" for error messages
   int max_slots = 0;           // locals + temporaries
   ObjModule* module = nullptr;
   int line = 0;                // where the function was defined

@@ -32,9 +32,11 @@ std::string join_exprs(const std::vector<ast::Expr>& v) {
   }
   return r;
 }
-std::string join_names(const std::vector<ast::Name>& v) {
+std::string join_names(const std::vector<ast::Param>& v) {
   std::string r;
-  for (std::size_t i = 0; i < v.size(); ++i) r += (i ? " " : "") + v[i].name;
+  for (std::size_t i = 0; i < v.size(); ++i)
+    r += (i ? " " : "") + std::string(v[i].rest ? "..." : "") + v[i].name.name +
+         (v[i].default_value ? "=" + dump(*v[i].default_value) : "");
   return r;
 }
 const char* binop(ast::BinOp op) {
@@ -45,6 +47,7 @@ const char* binop(ast::BinOp op) {
     case ast::BinOp::Div: return "/";
     case ast::BinOp::FloorDiv: return "//";
     case ast::BinOp::Mod: return "%";
+    case ast::BinOp::Pow: return "**";
   }
   return "?";
 }
@@ -67,6 +70,9 @@ const char* assignop(ast::AssignOp op) {
     case ast::AssignOp::Sub: return "-=";
     case ast::AssignOp::Mul: return "*=";
     case ast::AssignOp::Div: return "/=";
+    case ast::AssignOp::FloorDiv: return "//=";
+    case ast::AssignOp::Mod: return "%=";
+    case ast::AssignOp::Pow: return "**=";
   }
   return "?";
 }
@@ -90,7 +96,8 @@ struct ExprDump {
   }
   std::string operator()(const ast::Name& n) const { return n.name; }
   std::string operator()(const ast::Unary& u) const {
-    return std::string("(") + (u.op == ast::UnaryOp::Neg ? "neg " : "not ") +
+    return std::string("(") +
+           (u.op == ast::UnaryOp::Neg ? "neg " : u.op == ast::UnaryOp::Not ? "not " : "spread ") +
            dump(u.operand) + ")";
   }
   std::string operator()(const ast::Chain& c) const {
@@ -119,6 +126,9 @@ struct ExprDump {
         }
         std::string operator()(const ast::FieldOp& f) const {
           return " ." + f.name;
+        }
+        std::string operator()(const ast::SliceOp& s) const {
+          return " [" + (s.lo ? dump(*s.lo) : "") + ":" + (s.hi ? dump(*s.hi) : "") + "]";
         }
       };
       r += boost::apply_visitor(V{}, op);
@@ -171,7 +181,9 @@ std::string dump(const ast::Expr& e) { return boost::apply_visitor(ExprDump{}, e
 struct StmtDump {
   using result_type = std::string;
   std::string operator()(const ast::LetStmt& s) const {
-    return "let " + s.name.name + " = " + dump(s.value);
+    std::string r = "let " + s.name.name;
+    for (auto& n : s.more) r += ", " + n.name;
+    return r + " = " + dump(s.value);
   }
   std::string operator()(const ast::FnStmt& s) const {
     return "fn " + s.name.name + "(" + join_names(s.params) + ") " +
@@ -198,8 +210,10 @@ struct StmtDump {
     return s.value ? "return " + dump(*s.value) : "return";
   }
   std::string operator()(const ast::TryStmt& s) const {
-    return "try " + dump(s.body) + " catch " + s.var.name + " " +
-           dump(s.handler);
+    std::string r = "try " + dump(s.body);
+    if (s.handler) r += " catch " + s.handler->var.name + " " + dump(s.handler->body);
+    if (s.finally_body) r += " finally " + dump(*s.finally_body);
+    return r;
   }
   std::string operator()(const ast::ThrowStmt& s) const {
     return "throw " + dump(s.value);
@@ -580,8 +594,8 @@ TEST_CASE("parser: more statement positions", "[parser]") {
   CHECK(boost::get<ast::ContinueStmt>(f.body.stmts[0].get()).col == 17);
   auto& t = boost::get<ast::TryStmt>(p.stmts[2]);
   CHECK(t.line == 3);
-  CHECK(t.var.col == 23);
-  CHECK(t.handler.col == 25);
+  CHECK(t.handler->var.col == 23);
+  CHECK(t.handler->body.col == 25);
   auto& th = boost::get<ast::ThrowStmt>(t.body.stmts[0].get());
   CHECK(th.col == 7);
   auto& lg = as<ast::Logical>(boost::get<ast::ExprStmt>(p.stmts[3]).expr);
@@ -621,7 +635,7 @@ TEST_CASE("parser: error messages", "[parser]") {
   CHECK(E("for in xs {}") == "1:5: expected a loop variable name after 'for'");
   CHECK(E("for x xs {}") == "1:7: expected 'in' after the loop variable");
   CHECK(E("for x, in xs {}") == "1:8: expected a second loop variable name after ','");
-  CHECK(E("try {}") == "1:7: expected 'catch' after the 'try' block");
+  CHECK(E("try {}") == "1:7: expected 'catch' or 'finally' after the 'try' block");
   CHECK(E("try {} catch {}") == "1:14: expected a variable name after 'catch'");
   CHECK(E("try x") == "1:5: expected '{' to start the block of 'try'");
   CHECK(E("1 +") == "1:4: expected an expression after '+'");
@@ -639,7 +653,7 @@ TEST_CASE("parser: error messages", "[parser]") {
   CHECK(E("-") == "1:2: expected an expression after '-'");
   CHECK(E("f(1,)") == "1:5: expected an expression after ','");
   CHECK(E("()") == "1:2: expected an expression after '('");
-  CHECK(E("x[]") == "1:3: expected an expression after '['");
+  CHECK(E("x[]") == "1:3: expected an expression or ':' after '['");
   CHECK(E("throw") == "1:6: expected an expression after 'throw'");
   CHECK(E("if {") == "1:5: expected '}' to close '{' opened at 1:4");
   CHECK(E("if { x }") == "1:8: expected ':' after the map key");

@@ -109,7 +109,7 @@ TEST_CASE("runtime errors name the problem", "[vm]") {
   CHECK(error_of("let r = undefined_thing") == "NameError: name 'undefined_thing' is not defined");
   CHECK(error_of("let r = {\"a\": 1}[\"b\"]") == "KeyError: \"b\"");
   CHECK(error_of("let r = {}\nr[[1]] = 2").rfind("TypeError: unhashable type", 0) == 0);
-  CHECK(error_of("fn f(a) { return a }\nlet r = f(1, 2)") == "TypeError: f() takes 1 argument (2 given)");
+  CHECK(error_of("fn f(a) { return a }\nlet r = f(1, 2)") == "TypeError: f() takes 1 argument (a) but 2 were given (defined at test.weft:1)");
   CHECK(error_of("fn f() { return f() }\nf()").rfind("RecursionError", 0) == 0);
   CHECK(error_of("let r = 5()") == "TypeError: cannot call a value of type int");
 }
