@@ -233,10 +233,9 @@ Value l_all(Thread& t, Args a) { return any_all(t, a, false, "list.all"); }
 
 Value m_clear(Thread& t, Args a) {
   (void)t;
-  ObjMap* m = as<ObjMap>(a.self);
-  m->entries.clear();
-  std::fill(m->index.begin(), m->index.end(), -1);
-  m->count = 0;
+  // ObjMap::clear bumps the map's version, so a loop iterating it stops
+  // with "map changed size during iteration".
+  as<ObjMap>(a.self)->clear();
   return Value();
 }
 
