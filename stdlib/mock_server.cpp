@@ -103,7 +103,7 @@ namespace weft {
 namespace {
 
 const char* kUsage =
-    "usage: weft mock-api [--port P] [--latency MS] [--fail-rate F] [--seed S] [--threads N]\n"
+    "usage: weft mock-api [--port P] [--latency MS] [--fail-rate F] [--seed S] [--threads N] [--rate-limit N]\n"
     "\n"
     "Serves a fake external API on 127.0.0.1 until SIGINT/SIGTERM.\n"
     "  --port P        port to listen on (0 picks a free one; default 0)\n"
@@ -111,7 +111,9 @@ const char* kUsage =
     "  --fail-rate F   fraction of /users/ID requests answered with 503 (0..1, default 0)\n"
     "  --seed S        seed of the failure sequence (default 0)\n"
     "  --threads N     request-handling threads (default 64)\n"
-    "Routes: GET /users/ID, GET /slow?ms=N, GET /status/CODE, POST /echo\n";
+    "  --rate-limit N  answer /users/ID with 429 and Retry-After beyond N requests/s (default 0: none)\n"
+    "Routes: GET /users/ID, GET /slow?ms=N, GET /status/CODE, POST /echo,\n"
+    "        POST /outage?seconds=S (every /users/ID fails with 503 for S seconds), GET /stats\n";
 
 int usage_error(const std::string& msg) {
   std::fprintf(stderr, "weft mock-api: %s\n(run 'weft mock-api --help' for usage)\n", msg.c_str());
@@ -154,7 +156,8 @@ int mock_api_main(int argc, char** argv) {
       value = arg.substr(eq + 1);
       has_value = true;
     }
-    if (name != "--port" && name != "--latency" && name != "--fail-rate" && name != "--seed" && name != "--threads")
+    if (name != "--port" && name != "--latency" && name != "--fail-rate" && name != "--seed" && name != "--threads" &&
+        name != "--rate-limit")
       return usage_error(fmt::format("unknown option '{}'", arg));
     if (!has_value) {
       if (i + 1 >= argc) return usage_error(fmt::format("option '{}' needs a value", name));
@@ -176,6 +179,10 @@ int mock_api_main(int argc, char** argv) {
       std::uint64_t n;
       if (!parse_u64(value, n) || n < 1 || n > 1024) return usage_error(fmt::format("invalid thread count '{}'", value));
       opts.threads = static_cast<int>(n);
+    } else if (name == "--rate-limit") {
+      std::uint64_t n;
+      if (!parse_u64(value, n) || n > 1000000) return usage_error(fmt::format("invalid rate limit '{}' (requests per second)", value));
+      opts.rate_limit = static_cast<int>(n);
     }
   }
 
