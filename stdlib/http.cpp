@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -679,6 +680,11 @@ Value http_limit(Thread& t, Args a) {
   return Value();
 }
 
+// time.now() (wall clock seconds), for the timestamps of limits/breakers.
+double wall_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 Value http_limits(Thread& t, Args) {
   auto all = all_host_limits();
   ObjMap* out = new_map(t);
@@ -692,7 +698,7 @@ Value http_limits(Thread& t, Args) {
     map_put(t, m, "burst", Value::number(s.config.burst));
     map_put(t, m, "in_flight", Value::integer(s.in_flight));
     map_put(t, m, "waiting", Value::integer(s.waiting));
-    map_put(t, m, "paused_until", s.paused_for > 0 ? Value::number(static_cast<double>(now_ns()) / 1e9 + s.paused_for) : Value());
+    map_put(t, m, "paused_until", s.paused_for > 0 ? Value::number(wall_now() + s.paused_for) : Value());
     map_put(t, m, "paused_for", Value::number(s.paused_for));
     map_put(t, m, "calls", Value::integer(static_cast<std::int64_t>(s.calls)));
     map_put(t, m, "waited", Value::integer(static_cast<std::int64_t>(s.waited)));
@@ -731,7 +737,7 @@ Value http_breakers(Thread& t, Args) {
     map_put(t, out, host, Value::object(m));
     map_put(t, m, "state", str_value(t, breaker_state_name(s.state)));
     map_put(t, m, "failures", Value::integer(s.failures));
-    map_put(t, m, "opened_at", s.opened_ago >= 0 ? Value::number(static_cast<double>(now_ns()) / 1e9 - s.opened_ago) : Value());
+    map_put(t, m, "opened_at", s.opened_ago >= 0 ? Value::number(wall_now() - s.opened_ago) : Value());
     map_put(t, m, "threshold", Value::integer(s.config.failures));
     map_put(t, m, "reset", Value::number(s.config.reset_s));
     map_put(t, m, "calls", Value::integer(static_cast<std::int64_t>(s.calls)));

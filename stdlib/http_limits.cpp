@@ -117,6 +117,7 @@ void HostLimit::configure(Config c) {
   cfg_ = c;
   tokens_ = c.burst;
   refilled_at_ = now_ns();
+  ++gen_;
   cv_.notify_all();
 }
 
@@ -171,10 +172,14 @@ HostLimit::Acquire HostLimit::acquire(std::uint64_t deadline_ns, const std::stop
     else if (cfg_.rate > 0 && tokens_ < 1 && !(cfg_.concurrency > 0 && in_flight_ >= cfg_.concurrency))
       wake = now + static_cast<std::uint64_t>(std::ceil((1 - tokens_) / cfg_.rate * 1e9));
     if (deadline_ns && (!wake || deadline_ns < wake)) wake = deadline_ns;
+    // The stop-token waits return only when their predicate holds, so wait
+    // for the next notification (a generation change), not for `false`.
+    std::uint64_t seen = gen_;
+    auto notified = [this, seen] { return gen_ != seen; };
     if (wake)
-      cv_.wait_until(lk, token, steady_tp(wake), [] { return false; });
+      cv_.wait_until(lk, token, steady_tp(wake), notified);
     else
-      cv_.wait(lk, token, [] { return false; });
+      cv_.wait(lk, token, notified);
   }
   --waiting_;
   wait_ns_ += now_ns() - began;
@@ -183,7 +188,7 @@ HostLimit::Acquire HostLimit::acquire(std::uint64_t deadline_ns, const std::stop
     ++in_flight_;
   }
   // Another waiter may be able to go too (a burst, or a pause that ended).
-  if (waiting_ > 0) cv_.notify_all();
+  notify();
   return out;
 }
 
@@ -194,7 +199,7 @@ void HostLimit::release(long status, double retry_after_s) {
     ++throttled_;
     paused_until_ = std::max(paused_until_, now_ns() + secs_ns(retry_after_s));
   }
-  if (waiting_ > 0) cv_.notify_all();
+  notify();
 }
 
 HostLimit::Stats HostLimit::stats() {

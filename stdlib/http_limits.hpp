@@ -66,6 +66,13 @@ class HostLimit {
  private:
   bool may_start(std::uint64_t now);
   void refill(std::uint64_t now);
+  // Under mu_: wakes the waiters (if any) to look again.
+  void notify() {
+    if (waiting_ > 0) {
+      ++gen_;
+      cv_.notify_all();
+    }
+  }
 
   std::mutex mu_;
   std::condition_variable_any cv_;
@@ -75,6 +82,7 @@ class HostLimit {
   std::uint64_t paused_until_ = 0;
   int in_flight_ = 0;
   int waiting_ = 0;
+  std::uint64_t gen_ = 0;  // bumped by every notification
   std::uint64_t calls_ = 0, waited_ = 0, throttled_ = 0, wait_ns_ = 0;
 };
 
