@@ -982,6 +982,34 @@ Value Queue_stats(Thread& t, Args a) {
   map_put(t, m, "retried", Value::integer(retried));
   map_put(t, m, "workers", Value::integer(q->workers));
   map_put(t, m, "live_workers", Value::integer(live));
+  {
+    std::lock_guard<std::mutex> lk(q->S->mu);
+    map_put(t, m, "paused", Value::boolean(q->paused));
+  }
+  // Why jobs may be waiting: per host with an http.limit or http.breaker,
+  // calls in flight, calls waiting for the limit, the Retry-After pause
+  // left, and the breaker's state (process-wide figures).
+  ObjMap* hosts = new_map(t);
+  map_put(t, m, "hosts", Value::object(hosts));
+  for (auto& [host, lim] : all_host_limits()) {
+    HostLimit::Stats ls = lim->stats();
+    ObjMap* h = new_map(t);
+    map_put(t, hosts, host, Value::object(h));
+    map_put(t, h, "in_flight", Value::integer(ls.in_flight));
+    map_put(t, h, "waiting", Value::integer(ls.waiting));
+    map_put(t, h, "paused_for", Value::number(ls.paused_for));
+  }
+  for (auto& [host, br] : all_host_breakers()) {
+    HostBreaker::Stats bs = br->stats();
+    ObjMap* h;
+    if (Value* v = map_get(t, hosts, host)) {
+      h = as<ObjMap>(*v);
+    } else {
+      h = new_map(t);
+      map_put(t, hosts, host, Value::object(h));
+    }
+    map_put(t, h, "breaker", str_value(t, breaker_state_name(bs.state)));
+  }
   return Value::object(m);
 }
 
@@ -1026,6 +1054,8 @@ void shutdown_queue(Thread& t, QueueHandle* q, bool wait) {
   {
     std::lock_guard<std::mutex> lk(S.mu);
     q->closed = true;
+    // Draining a paused queue would wait forever: shutting down resumes it.
+    q->paused = false;
     for (Ticker* k : q->tickers) k->cancelled = true;
     q->tickers.clear();
     if (!wait) {
