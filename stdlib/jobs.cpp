@@ -587,8 +587,9 @@ void run_attempt(Thread& t, QueueHandle* q, JobHandle* j) {
   std::lock_guard<std::mutex> lk(S.mu);
   q->running.erase(j);
   if (snooze >= 0 && !past_deadline && !q->hard) {
-    // jobs.snooze(): not an attempt that counts against `retries`.
+    // jobs.snooze(): not an attempt (neither in attempts() nor against `retries`).
     --j->round_attempts;
+    --j->attempts;
     j->ready_at = now + secs_to_ns(snooze);
     if (!j->deadline_at || j->ready_at < j->deadline_at) {
       j->status.store(JobStatus::Retrying);
@@ -615,7 +616,10 @@ void run_attempt(Thread& t, QueueHandle* q, JobHandle* j) {
   }
   // A circuit that is open says nothing about the job: try again when it
   // half-opens, without using up an attempt.
-  if (circuit_open) --j->round_attempts;
+  if (circuit_open) {
+    --j->round_attempts;
+    --j->attempts;
+  }
   if (j->round_attempts <= j->retries && !q->hard) {
     double wait = j->backoff * std::ldexp(1.0, std::max(0, j->round_attempts - 1));
     std::uniform_real_distribution<double> jitter(0.0, 0.1);
