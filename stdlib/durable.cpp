@@ -326,18 +326,25 @@ class SqliteStore : public Store {
             "WHERE id=?3 AND lease_token=?4 AND state='running'");
         bind(st, 1, o.json);
       } else if (o.kind == Outcome::Failed) {
+        // ?7: the least wait (an error's retry_after) or, with ?9 (snooze),
+        // the exact wait; ?8: 1 when this run is not an attempt.
         st = prep(
-            "UPDATE weft_jobs SET error=?1, worker=NULL, lease_until=NULL, "
-            "state=CASE WHEN ?5 AND round_attempts <= retries THEN 'retrying' ELSE 'failed' END, "
-            "ready_at=CASE WHEN ?5 AND round_attempts <= retries "
-            "  THEN ?2 + backoff * (1 << min(max(round_attempts - 1, 0), 30)) * ?6 ELSE ready_at END, "
-            "finished_at=CASE WHEN ?5 AND round_attempts <= retries THEN NULL ELSE ?2 END, "
-            "expires_at=CASE WHEN NOT (?5 AND round_attempts <= retries) AND result_ttl > 0 THEN ?2 + result_ttl END "
+            "UPDATE weft_jobs SET error=CASE WHEN ?9 THEN error ELSE ?1 END, worker=NULL, lease_until=NULL, "
+            "round_attempts=round_attempts - ?8, attempts=attempts - ?8, "
+            "state=CASE WHEN ?5 AND round_attempts - ?8 <= retries THEN 'retrying' ELSE 'failed' END, "
+            "ready_at=CASE WHEN ?5 AND round_attempts - ?8 <= retries "
+            "  THEN ?2 + CASE WHEN ?9 THEN ?7 ELSE "
+            "    max(backoff * (1 << min(max(round_attempts - ?8 - 1, 0), 30)) * ?6, ?7) END ELSE ready_at END, "
+            "finished_at=CASE WHEN ?5 AND round_attempts - ?8 <= retries THEN NULL ELSE ?2 END, "
+            "expires_at=CASE WHEN NOT (?5 AND round_attempts - ?8 <= retries) AND result_ttl > 0 THEN ?2 + result_ttl END "
             "WHERE id=?3 AND lease_token=?4 AND state='running'");
         bind(st, 1, o.json);
         sqlite3_bind_int(st, 5, o.retryable ? 1 : 0);
         std::uniform_real_distribution<double> jitter(1.0, 1.1);
         sqlite3_bind_double(st, 6, jitter(rng_));
+        sqlite3_bind_double(st, 7, o.min_delay);
+        sqlite3_bind_int(st, 8, o.refund ? 1 : 0);
+        sqlite3_bind_int(st, 9, o.snooze ? 1 : 0);
       } else {
         st = prep(
             "UPDATE weft_jobs SET state='queued', round_attempts=max(round_attempts - 1, 0), worker=NULL, "

@@ -25,6 +25,8 @@
 namespace weft {
 
 struct Interp;
+struct Thread;
+struct Value;
 
 // Adds jobs.open and jobs.spawn_worker to the `jobs` module map. Call after
 // register_jobs.
@@ -35,6 +37,18 @@ void register_durable(Interp& in);
 int worker_main(int argc, char** argv);
 
 namespace durable {
+
+// Shared with the in-process queue (stdlib/jobs.cpp), so both apply the
+// same rules: marks the calling worker thread as running a durable job (for
+// jobs.snooze), returns the snooze the job asked for (seconds, < 0: none)
+// and clears it.
+void enter_job();
+double leave_job();
+// The retry_after an error value carries (HTTPError, CircuitOpenError), or
+// < 0; `circuit_open` tells whether it is a CircuitOpenError.
+double error_retry_after(Thread& t, Value error, bool& circuit_open);
+// The cap on an error's retry_after for durable jobs (seconds).
+inline constexpr double kMaxRetryAfter = 300;
 
 // Wall-clock seconds (the store is shared between processes and machines).
 double wall_now();
@@ -75,6 +89,13 @@ struct Outcome {
   std::string id, token;
   std::string json;        // result (Done) or error JSON (Failed)
   bool retryable = true;   // Failed: false for a missing function / bad JSON
+  // Failed and retryable: the next attempt waits at least this long (an
+  // error's retry_after, capped), or exactly this long when `snooze`.
+  double min_delay = 0;
+  // Failed: this run does not count as an attempt (CircuitOpenError,
+  // jobs.snooze); `snooze` also keeps the job's last error.
+  bool refund = false;
+  bool snooze = false;
 };
 
 struct WorkerInfo {

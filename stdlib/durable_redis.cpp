@@ -448,6 +448,11 @@ for _ = 1, tonumber(ARGV[10]) do
   end
 end
 local discarded = {}
+local function refund_of(r)
+  local f = {}
+  for w in string.gmatch(r, '%S+') do f[#f + 1] = w end
+  return f[3] == '1' and 1 or 0
+end
 while i + 5 <= #ARGV do
   local kind, id, tok, retryable, jitter, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
                                                   tonumber(ARGV[i + 4]), ARGV[i + 5]
@@ -467,10 +472,26 @@ while i + 5 <= #ARGV do
     elseif kind == 'D' then
       finish(id, k, j, 'done', 'result', json, now)
       defer('SADD', qk(j.queue, 'done'), id)
-    elseif retryable == '1' and j.round_attempts <= j.retries then
+    elseif string.sub(retryable, 1, 1) == '1' and j.round_attempts - refund_of(retryable) <= j.retries then
+      -- retryable is "1 MIN_DELAY REFUND SNOOZE" (see Outcome): the same
+      -- rules as the SQLite store's UPDATE.
+      local f = {}
+      for w in string.gmatch(retryable, '%S+') do f[#f + 1] = w end
+      local min_delay, refund, snooze = tonumber(f[2]) or 0, f[3] == '1', f[4] == '1'
       unlease(id, j.worker)
-      local at = now + j.backoff * 2 ^ math.min(math.max(j.round_attempts - 1, 0), 30) * jitter
-      redis.call('HSET', k, 'state', 'retrying', 'error', json)
+      local round = j.round_attempts - (refund and 1 or 0)
+      local wait = j.backoff * 2 ^ math.min(math.max(round - 1, 0), 30) * jitter
+      if snooze then wait = min_delay elseif min_delay > wait then wait = min_delay end
+      local at = now + wait
+      if refund then
+        redis.call('HINCRBY', k, 'round_attempts', -1)
+        redis.call('HINCRBY', k, 'attempts', -1)
+      end
+      if snooze then
+        redis.call('HSET', k, 'state', 'retrying')
+      else
+        redis.call('HSET', k, 'state', 'retrying', 'error', json)
+      end
       redis.call('HDEL', k, 'finished_at')
       count(j.queue, 'running', 'retrying')
       schedule(id, j.queue, j.priority, at, now)
@@ -817,7 +838,11 @@ class RedisStore : public Store {
     std::uniform_real_distribution<double> jitter(1.0, 1.1);
     for (const Outcome& o : outcomes) {
       c.add(o.kind == Outcome::Done ? "D" : o.kind == Outcome::Failed ? "F" : "R").add(o.id).add(o.token)
-          .add(o.retryable ? "1" : "0").num(o.kind == Outcome::Failed ? jitter(rng_) : 1.0).add(o.json);
+          .own(!o.retryable ? std::string("0")
+                            : o.kind == Outcome::Failed && (o.min_delay > 0 || o.refund || o.snooze)
+                                ? fmt::format("1 {} {} {}", o.min_delay, o.refund ? 1 : 0, o.snooze ? 1 : 0)
+                                : std::string("1"))
+          .num(o.kind == Outcome::Failed ? jitter(rng_) : 1.0).add(o.json);
     }
     Reply r;
     try {

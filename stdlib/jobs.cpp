@@ -47,6 +47,7 @@
 #include "interpreter/vm.hpp"
 #include "modules.hpp"
 #include "runtime/natives.hpp"
+#include "stdlib/durable.hpp"
 #include "stdlib/http_limits.hpp"
 #include "sys_exit.hpp"
 #include "thread.hpp"
@@ -511,9 +512,26 @@ void drop_unique(QueueHandle* q, JobHandle* j) {
   if (it != q->unique.end() && it->second == j) q->unique.erase(it);
 }
 
+// True on a `weft worker` thread while it runs a durable job.
+thread_local bool tl_durable_job = false;
+
+}  // namespace
+
+void durable::enter_job() {
+  tl_durable_job = true;
+  tl_snooze = -1;
+}
+
+double durable::leave_job() {
+  tl_durable_job = false;
+  double s = tl_snooze;
+  tl_snooze = -1;
+  return s;
+}
+
 // The `retry_after` an error asks for (HTTPError from a 429/503 with
 // Retry-After, CircuitOpenError), in seconds; < 0 when it has none.
-double error_retry_after(Thread& t, Value error, bool& circuit_open) {
+double durable::error_retry_after(Thread& t, Value error, bool& circuit_open) {
   circuit_open = false;
   if (!is_obj_type(error, ObjType::Error)) return -1;
   auto* e = as<ObjError>(error);
@@ -525,6 +543,10 @@ double error_retry_after(Thread& t, Value error, bool& circuit_open) {
   if (v->is_number()) return v->as.d;
   return -1;
 }
+
+namespace {
+
+using durable::error_retry_after;
 
 void fail_job(JobsState& S, QueueHandle* q, JobHandle* j) {
   j->status.store(JobStatus::Failed);
@@ -1283,7 +1305,7 @@ Value jobs_remaining(Thread&, Args) {
 Value jobs_snooze(Thread&, Args a) {
   double s = arg_number(a, 0, "snooze");
   if (!(s >= 0) || std::isinf(s)) raise("ValueError", "snooze() needs a number of seconds >= 0");
-  if (!tl_job) raise("RuntimeError", "jobs.snooze() can only be called inside a job");
+  if (!tl_job && !tl_durable_job) raise("RuntimeError", "jobs.snooze() can only be called inside a job");
   tl_snooze = s;
   raisef("JobSnooze", "job snoozed for {} s", float_repr(s));
 }

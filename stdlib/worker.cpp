@@ -294,17 +294,29 @@ Outcome run_job(Thread& t, const Claimed& cj, LogEntry& log) {
   Value result, error;
   bool ok;
   std::vector<Value> argv(al->items.begin(), al->items.end());
+  durable::enter_job();
   try {
     ok = guarded_call(t, fn, argv.data(), static_cast<int>(argv.size()), result, error);
   } catch (SysExit&) {
     ok = false;
     error = Value::object(new_error(t, "JobError", "sys.exit() was called inside a job"));
   }
+  double snooze = durable::leave_job();
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   --c.running;
   if (deadline) {
     t.deadline_ns.store(0);
     remove_deadline(t, deadline, tok);
+  }
+  if (snooze >= 0 && c.stop.load() < 2) {
+    // jobs.snooze(): back to the queue after `snooze` seconds, not an attempt.
+    o.kind = Outcome::Failed;
+    o.snooze = true;
+    o.refund = true;
+    o.min_delay = snooze;
+    o.json = error_json(error.is_nil() || error.is_undef() ? Value::object(new_error(t, "JobSnooze", "snoozed")) : error);
+    log.what = fmt::format("snoozed for {} s after {:.1f} ms", float_repr(snooze), ms);
+    return o;
   }
   if (ok) {
     try {
@@ -323,7 +335,14 @@ Outcome run_job(Thread& t, const Claimed& cj, LogEntry& log) {
   }
   o.kind = Outcome::Failed;
   o.json = error_json(error);
-  bool retry = cj.round_attempts <= cj.retries;
+  // Errors that say when to try again (SPEC §7.9, the same rules as the
+  // in-process queue): wait at least retry_after; an open circuit is not an
+  // attempt.
+  bool circuit_open = false;
+  double retry_after = durable::error_retry_after(t, error, circuit_open);
+  if (retry_after >= 0) o.min_delay = std::min(retry_after, durable::kMaxRetryAfter);
+  o.refund = circuit_open;
+  bool retry = cj.round_attempts - (circuit_open ? 1 : 0) <= cj.retries;
   log.what = fmt::format("failed in {:.1f} ms (attempt {}{}): {}", ms, cj.attempts,
                          retry ? ", will retry" : ", giving up", to_str(error));
   return o;

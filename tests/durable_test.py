@@ -42,6 +42,38 @@ fn logged_nap(path, tag, s) {
 }
 fn stamp(x) { return [x, time.now()] }
 fn not_json() { return fn() {} }
+# Issue 16: counts its runs in a file; the first run meets a 429 with
+# Retry-After: 1 (as an HTTPError from http.check).
+fn runs_in(path) {
+  io.append_file(path, str(time.now()) + "\n")
+  return io.read_file(path).split()
+}
+fn throttled(path) {
+  let runs = runs_in(path)
+  if len(runs) == 1 {
+    http.check({status: 429, ok: false, url: "http://x/", body: "", headers: {"retry-after": "1"}})
+  }
+  return float(runs[1]) - float(runs[0])
+}
+fn snoozer(path) {
+  if len(runs_in(path)) < 3 {
+    jobs.snooze(0.1)
+  }
+  return "woke"
+}
+# The first run opens a breaker on a closed port, then meets CircuitOpenError.
+fn circuit(path) {
+  let n = len(runs_in(path))
+  http.breaker("127.0.0.1:9", {failures: 1, reset: 0.3})
+  if n == 1 {
+    try {
+      http.get("http://127.0.0.1:9/")
+    } catch e {
+    }
+    http.get("http://127.0.0.1:9/")
+  }
+  return n
+}
 '''
 
 failures = []
@@ -287,6 +319,28 @@ print(q.stats().done, q.stats().failed)
     check(stop(w) == 0, "worker did not exit 0 on SIGTERM")
     text = log_text(log)
     check("done in" in text and "SIGTERM" in text and "stopped:" in text, f"worker log: {text}")
+
+
+def test_retry_after_snooze_and_open_circuit(b):
+    """issue 16: retry_after obeyed; snooze and CircuitOpenError use no attempt"""
+    s = b.store("politeness")
+    paths = [os.path.join(tmp, f"{b.name}-{n}.runs") for n in ("throttled", "snoozer", "circuit")]
+    a = enqueue(s, "throttled", [paths[0]], "{retries: 2, backoff: 0.01}")
+    c = enqueue(s, "snoozer", [paths[1]], "{retries: 0}")
+    d = enqueue(s, "circuit", [paths[2]], "{retries: 0, backoff: 0.01}")
+    w = start_worker(s, "--concurrency", "3")
+    r = weft('''
+let q = jobs.open(sys.args[0])
+let a = q.job(sys.args[1])
+print(a.result(30) >= 0.9, a.attempts())
+let c = q.job(sys.args[2])
+print(c.result(30), c.attempts(), c.status())
+let d = q.job(sys.args[3])
+print(d.result(30), d.attempts())
+''', s, a, c, d)
+    check(r.returncode == 0, f"poller failed: {r.stderr}")
+    check(r.stdout.splitlines() == ["true 2", "woke 1 done", "2 1"], f"politeness: {r.stdout!r} {r.stderr}")
+    check(stop(w) == 0, "worker did not exit 0 on SIGTERM")
 
 
 def test_missing_function_and_bad_result(b):
