@@ -108,6 +108,10 @@ CREATE INDEX IF NOT EXISTS weft_jobs_state ON weft_jobs(queue, state);
 CREATE INDEX IF NOT EXISTS weft_jobs_lease ON weft_jobs(lease_until) WHERE state = 'running';
 CREATE INDEX IF NOT EXISTS weft_jobs_worker ON weft_jobs(worker) WHERE state = 'running';
 CREATE INDEX IF NOT EXISTS weft_jobs_expiry ON weft_jobs(expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS weft_paused (
+  queue TEXT PRIMARY KEY,
+  paused_at REAL
+);
 CREATE TABLE IF NOT EXISTS weft_workers (
   id TEXT PRIMARY KEY,
   queue TEXT NOT NULL,
@@ -298,10 +302,31 @@ class SqliteStore : public Store {
     return n;
   }
 
+  bool set_paused(const std::string& queue, bool paused) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    sqlite3_stmt* st = prep(paused ? "INSERT OR IGNORE INTO weft_paused(queue, paused_at) VALUES(?, ?)"
+                                   : "DELETE FROM weft_paused WHERE queue=?");
+    bind(st, 1, queue);
+    if (paused) sqlite3_bind_double(st, 2, wall_now());
+    step_done(st, paused ? "pause" : "resume");
+    return paused;
+  }
+
+  bool is_paused(const std::string& queue) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    sqlite3_stmt* st = prep("SELECT 1 FROM weft_paused WHERE queue=?");
+    bind(st, 1, queue);
+    Reset r{st};
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) fail("paused");
+    return rc == SQLITE_ROW;
+  }
+
   bool has_ready(const std::string& queue) override {
     std::lock_guard<std::mutex> lk(mu_);
     sqlite3_stmt* st = prep(
-        "SELECT 1 FROM weft_jobs WHERE queue=? AND state IN ('queued','retrying') AND ready_at <= ? LIMIT 1");
+        "SELECT 1 FROM weft_jobs WHERE queue=?1 AND state IN ('queued','retrying') AND ready_at <= ?2 "
+        "AND NOT EXISTS (SELECT 1 FROM weft_paused WHERE queue=?1) LIMIT 1");
     bind(st, 1, queue);
     sqlite3_bind_double(st, 2, wall_now());
     Reset r{st};
@@ -366,7 +391,8 @@ class SqliteStore : public Store {
           "UPDATE weft_jobs SET state='running', attempts=attempts+1, round_attempts=round_attempts+1, "
           "worker=?1, lease_token=?2, lease_until=?3 + ?4, started_at=?3 "
           "WHERE seq IN (SELECT seq FROM weft_jobs WHERE queue=?5 AND state IN ('queued','retrying') "
-          "  AND ready_at <= ?3 ORDER BY priority DESC, seq LIMIT ?6) "
+          "  AND ready_at <= ?3 AND NOT EXISTS (SELECT 1 FROM weft_paused WHERE queue=?5) "
+          "  ORDER BY priority DESC, seq LIMIT ?6) "
           "RETURNING id, fn, args, attempts, timeout, priority, seq, retries, round_attempts");
       bind(st, 1, worker);
       bind(st, 2, token);
@@ -732,6 +758,38 @@ Value DQ_stats(Thread& t, Args a) {
   return Value::object(m);
 }
 
+// q.pause(queue?), q.resume(queue?), q.paused(queue?): stored, so every
+// worker process of the queue obeys.
+std::string queue_arg(DurableQueue* q, Args a, const char* fn) {
+  if (a.n < 1 || a[0].is_nil()) return q->queue;
+  std::string name(arg_str(a, 0, fn));
+  if (name.empty()) raisef("ValueError", "{}() queue name is empty", fn);
+  return name;
+}
+
+Value DQ_pause(Thread& t, Args a) {
+  DurableQueue* q = dq_self(a);
+  auto s = q->store;
+  std::string queue = queue_arg(q, a, "pause");
+  with_store(t, "jobs.pause", [&] { return s->set_paused(queue, true); });
+  return Value();
+}
+
+Value DQ_resume(Thread& t, Args a) {
+  DurableQueue* q = dq_self(a);
+  auto s = q->store;
+  std::string queue = queue_arg(q, a, "resume");
+  with_store(t, "jobs.resume", [&] { return s->set_paused(queue, false); });
+  return Value();
+}
+
+Value DQ_paused(Thread& t, Args a) {
+  DurableQueue* q = dq_self(a);
+  auto s = q->store;
+  std::string queue = queue_arg(q, a, "paused");
+  return Value::boolean(with_store(t, "jobs.paused", [&] { return s->is_paused(queue); }));
+}
+
 Value DQ_failed(Thread& t, Args a) {
   DurableQueue* q = dq_self(a);
   auto s = q->store;
@@ -940,6 +998,8 @@ const MethodTable kDQMethods = {
     {"job", {DQ_job, 1, 1}},           {"stats", {DQ_stats, 0, 0}},
     {"failed", {DQ_failed, 0, 0}},     {"retry_failed", {DQ_retry_failed, 0, 0}},
     {"purge", {DQ_purge, 0, 1}},       {"wait", {DQ_wait, 1, 2}},
+    {"pause", {DQ_pause, 0, 1}},       {"resume", {DQ_resume, 0, 1}},
+    {"paused", {DQ_paused, 0, 1}},
 };
 
 // jobs.open(URL, opts?) -> durable queue

@@ -120,6 +120,11 @@ class Store {
   virtual std::vector<std::string> failed_ids(const std::string& queue, std::int64_t limit) = 0;
   virtual std::int64_t retry_failed(const std::string& queue) = 0;
   virtual std::int64_t purge(const std::string& queue, const std::vector<std::string>& states) = 0;
+  // Pause state of a queue, kept in the store so every worker process obeys
+  // it: a paused queue's jobs are not claimed (running ones finish).
+  // set_paused returns the new state.
+  virtual bool set_paused(const std::string& queue, bool paused) = 0;
+  virtual bool is_paused(const std::string& queue) = 0;
 
   // ---- worker side ----
   // Read-only: is a job of `queue` ready to be claimed now? (Idle workers ask

@@ -425,9 +425,17 @@ return n
 // ARGV: P queue -> 1 if a job of the queue may be claimed now.
 const char* kHasReady = R"lua(
 local q = ARGV[2]
+if redis.call('EXISTS', qk(q, 'paused')) == 1 then return 0 end
 if redis.call('ZCARD', qk(q, 'ready')) > 0 then return 1 end
 if #redis.call('ZRANGEBYSCORE', qk(q, 'delayed'), '-inf', now_s(), 'LIMIT', 0, 1) > 0 then return 1 end
 return 0
+)lua";
+
+// ARGV: P queue paused(1|0|?) -> 1 when the queue is paused (after the change)
+const char* kSetPaused = R"lua(
+local k = qk(ARGV[2], 'paused')
+if ARGV[3] == '1' then redis.call('SET', k, tostring(now_s())) elseif ARGV[3] == '0' then redis.call('DEL', k) end
+return redis.call('EXISTS', k)
 )lua";
 
 // ARGV: P queue worker lease max_claim token reap max_lost lost_error
@@ -509,6 +517,8 @@ flush()
 if ARGV[7] == '1' then reap(now, tonumber(ARGV[8]), ARGV[9]) end
 local claimed = {}
 local max_claim = tonumber(ARGV[5])
+-- A paused queue (q.pause(), stored so every worker obeys): claim nothing.
+if redis.call('EXISTS', qk(q, 'paused')) == 1 then max_claim = 0 end
 if max_claim > 0 then
   local delayed, ready = qk(q, 'delayed'), qk(q, 'ready')
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
@@ -603,7 +613,7 @@ struct Script {
 };
 
 enum ScriptId { kSEnqueue, kSCancel, kSStats, kSRetryFailed, kSPurge, kSHasReady, kSFinishAndClaim, kSHeartbeat,
-                kSUnregister, kSReleaseAll, kNumScripts };
+                kSUnregister, kSReleaseAll, kSSetPaused, kNumScripts };
 
 struct ReplyFree {
   void operator()(redisReply* r) const { freeReplyObject(r); }
@@ -706,9 +716,9 @@ class RedisStore : public Store {
         {kSEnqueue, kEnqueue},       {kSCancel, kCancel},       {kSStats, kStats},
         {kSRetryFailed, kRetryFailed}, {kSPurge, kPurge},       {kSHasReady, kHasReady},
         {kSFinishAndClaim, kFinishAndClaim}, {kSHeartbeat, kHeartbeat}, {kSUnregister, kUnregister},
-        {kSReleaseAll, kReleaseAll}};
+        {kSReleaseAll, kReleaseAll}, {kSSetPaused, kSetPaused}};
     const char* names[] = {"enqueue", "cancel", "stats", "retry_failed", "purge", "poll", "claim", "heartbeat",
-                           "unregister worker", "release leases"};
+                           "unregister worker", "release leases", "pause"};
     for (auto& [id, body] : bodies) scripts_[id] = Script{names[id], std::string(kPrelude) + body, ""};
     lost_error_ = lost_error_json();
     std::lock_guard<std::mutex> lk(mu_);
@@ -814,6 +824,20 @@ class RedisStore : public Store {
     c.add(kPrefix).add(queue);
     for (const std::string& s : states) c.add(s);
     return reply_int(eval(kSPurge, c).get());
+  }
+
+  bool set_paused(const std::string& queue, bool paused) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    Cmd c;
+    c.add(kPrefix).add(queue).add(paused ? "1" : "0");
+    return reply_int(eval(kSSetPaused, c).get()) == 1;
+  }
+
+  bool is_paused(const std::string& queue) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    Cmd c;
+    c.add(kPrefix).add(queue).add("?");
+    return reply_int(eval(kSSetPaused, c).get()) == 1;
   }
 
   bool has_ready(const std::string& queue) override {

@@ -343,6 +343,21 @@ print(d.result(30), d.attempts())
     check(stop(w) == 0, "worker did not exit 0 on SIGTERM")
 
 
+def test_pause_is_stored_for_every_worker(b):
+    """issue 16: q.pause() stops every worker process from claiming"""
+    s = b.store("paused")
+    r = weft('let q = jobs.open(sys.args[0]); q.pause(); print(q.paused(), q.paused("other"))', s)
+    check(r.stdout.strip() == "true false", f"paused(): {r.stdout!r} {r.stderr}")
+    a = enqueue(s, "add", [1, 2])
+    w1 = start_worker(s)
+    w2 = start_worker(s)
+    time.sleep(1.5)
+    check(status_of(s, a) == "queued", "a paused queue's job was claimed")
+    r = weft('let q = jobs.open(sys.args[0]); q.resume(); print(q.paused(), q.job(sys.args[1]).result(30))', s, a)
+    check(r.stdout.strip() == "false 3", f"after resume: {r.stdout!r} {r.stderr}")
+    check(stop(w1) == 0 and stop(w2) == 0, "workers did not exit 0 on SIGTERM")
+
+
 def test_missing_function_and_bad_result(b):
     s = b.store("missing")
     a = enqueue(s, "no_such_fn", [1], "{retries: 3}")
