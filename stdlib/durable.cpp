@@ -108,6 +108,12 @@ CREATE INDEX IF NOT EXISTS weft_jobs_state ON weft_jobs(queue, state);
 CREATE INDEX IF NOT EXISTS weft_jobs_lease ON weft_jobs(lease_until) WHERE state = 'running';
 CREATE INDEX IF NOT EXISTS weft_jobs_worker ON weft_jobs(worker) WHERE state = 'running';
 CREATE INDEX IF NOT EXISTS weft_jobs_expiry ON weft_jobs(expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS weft_unique (
+  queue TEXT NOT NULL,
+  key TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  PRIMARY KEY (queue, key)
+);
 CREATE TABLE IF NOT EXISTS weft_paused (
   queue TEXT PRIMARY KEY,
   paused_at REAL
@@ -168,6 +174,21 @@ class SqliteStore : public Store {
     ids.reserve(args_json.size());
     double now = wall_now();
     Txn tx(*this);
+    if (!o.unique.empty() && args_json.size() == 1) {
+      // The unfinished job holding this key, if any, is the answer.
+      sqlite3_stmt* u = prep(
+          "SELECT j.id FROM weft_unique u JOIN weft_jobs j ON j.id = u.job_id "
+          "WHERE u.queue=? AND u.key=? AND j.state IN ('queued','running','retrying')");
+      bind(u, 1, o.queue);
+      bind(u, 2, o.unique);
+      Reset r{u};
+      int rc = sqlite3_step(u);
+      if (rc == SQLITE_ROW) {
+        ids.push_back(col_text(u, 0));
+        return ids;  // (the transaction rolls back: nothing changed)
+      }
+      if (rc != SQLITE_DONE) fail("enqueue");
+    }
     sqlite3_stmt* st = prep(
         "INSERT INTO weft_jobs(id, queue, fn, args, state, priority, ready_at, retries, backoff, timeout, "
         "result_ttl, created_at) VALUES(?,?,?,?,'queued',?,?,?,?,?,?,?)");
@@ -193,6 +214,13 @@ class SqliteStore : public Store {
         }
         if (rc != SQLITE_CONSTRAINT_UNIQUE || tries > 3) fail("enqueue");
       }
+    }
+    if (!o.unique.empty() && ids.size() == 1) {
+      sqlite3_stmt* u = prep("INSERT OR REPLACE INTO weft_unique(queue, key, job_id) VALUES(?, ?, ?)");
+      bind(u, 1, o.queue);
+      bind(u, 2, o.unique);
+      bind(u, 3, ids[0]);
+      step_done(u, "enqueue");
     }
     tx.commit();
     return ids;
@@ -677,7 +705,7 @@ durable::EnqueueOpts enqueue_opts(Thread& t, DurableQueue* q, Value opts, const 
     if (!is_obj_type(opts, ObjType::Map)) raisef("TypeError", "{}() options must be a map, not {}", what, type_name(opts));
     m = as<ObjMap>(opts);
   }
-  check_option_keys(m, {"queue", "retries", "priority", "delay", "timeout", "backoff", "result_ttl"}, what);
+  check_option_keys(m, {"queue", "retries", "priority", "delay", "timeout", "backoff", "result_ttl", "unique"}, what);
   durable::EnqueueOpts o;
   o.queue = opt_field_str(t, m, "queue", q->queue);
   if (o.queue.empty()) raise("ValueError", "queue name must not be empty");
@@ -688,6 +716,12 @@ durable::EnqueueOpts enqueue_opts(Thread& t, DurableQueue* q, Value opts, const 
   o.timeout = opt_field_nonneg(t, m, "timeout", 0, what);
   o.backoff = opt_field_nonneg(t, m, "backoff", 1.0, what);
   o.result_ttl = opt_field_nonneg(t, m, "result_ttl", 0, what);
+  if (m) {
+    if (Value* u = map_get(t, m, "unique"); u && !u->is_nil()) {
+      o.unique = is_obj_type(*u, ObjType::String) ? std::string(as<ObjString>(*u)->view()) : to_repr(*u);
+      if (std::string_view(what) == "enqueue_many") raise("ValueError", "enqueue_many() cannot take a unique key (it makes many jobs)");
+    }
+  }
   return o;
 }
 

@@ -61,6 +61,9 @@ struct EnqueueOpts {
   double timeout = 0;        // per attempt, seconds (0: none)
   double backoff = 1.0;      // seconds before the first retry (doubles)
   double result_ttl = 0;     // keep done/failed rows this long (0: forever)
+  // While a job of this queue with the same key is queued, running or
+  // retrying, enqueue returns its id instead of adding a job (one job only).
+  std::string unique;
 };
 
 struct JobRecord {

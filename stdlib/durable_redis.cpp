@@ -332,6 +332,18 @@ local first = 8 + 2 * tonumber(ARGV[7])
 local fields = {'queue', q, 'fn', ARGV[3], 'state', 'queued', 'created_at', now}
 for i = 8, first - 1 do fields[#fields + 1] = ARGV[i] end
 local n = #ARGV - first + 1
+-- A unique key (one job only): the unfinished job holding it is the answer.
+local ukey
+for i = 8, first - 1, 2 do
+  if ARGV[i] == 'unique' and n == 1 then ukey = qk(q, 'u:' .. ARGV[i + 1]) end
+end
+if ukey then
+  local old = redis.call('GET', ukey)
+  if old then
+    local st = redis.call('HGET', jk(old), 'state')
+    if st == 'queued' or st == 'running' or st == 'retrying' then return {old} end
+  end
+end
 local last = redis.call('INCRBY', P .. 'seq', n)
 local ids = {}
 for i = 1, n do
@@ -340,6 +352,7 @@ for i = 1, n do
   schedule(id, q, prio, ready_at, now)
   ids[i] = id
 end
+if ukey then redis.call('SET', ukey, ids[1]) end
 counts[q] = {queued = n}
 flush()
 return ids
@@ -740,6 +753,7 @@ class RedisStore : public Store {
     if (o.backoff != 1.0) opts.add("backoff").num(o.backoff);
     if (o.timeout != 0) opts.add("timeout").num(o.timeout);
     if (o.result_ttl != 0) opts.add("result_ttl").num(o.result_ttl);
+    if (!o.unique.empty()) opts.add("unique").add(o.unique);
     c.num(static_cast<std::int64_t>(opts.ptr.size() / 2)).append(opts);
     for (const std::string& a : args_json) c.add(a);
     Reply r = eval(kSEnqueue, c);

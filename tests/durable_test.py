@@ -358,6 +358,24 @@ def test_pause_is_stored_for_every_worker(b):
     check(stop(w1) == 0 and stop(w2) == 0, "workers did not exit 0 on SIGTERM")
 
 
+def test_unique_keys_across_processes(b):
+    """issue 16: a unique key gives one job while it is unfinished, from any process"""
+    s = b.store("unique")
+    a = enqueue(s, "nap", [0.5], '{unique: "sync-1"}')
+    a2 = enqueue(s, "nap", [0.5], '{unique: "sync-1"}')
+    c = enqueue(s, "nap", [0.01], '{unique: "sync-2"}')
+    check(a == a2, f"same key, two jobs: {a} {a2}")
+    check(a != c, "different keys, one job")
+    w = start_worker(s)
+    ok = wait_for(lambda: status_of(s, a) == "done", timeout=30)
+    check(ok, "the unique job did not finish")
+    a3 = enqueue(s, "nap", [0.01], '{unique: "sync-1"}')
+    check(a3 != a, "a finished job still held its unique key")
+    r = weft('let q = jobs.open(sys.args[0]); q.enqueue_many("nap", [[0]], {unique: "k"})', s)
+    check(r.returncode == 1 and "ValueError" in r.stderr, f"enqueue_many with unique: {r.stderr}")
+    check(stop(w) == 0, "worker did not exit 0 on SIGTERM")
+
+
 def test_missing_function_and_bad_result(b):
     s = b.store("missing")
     a = enqueue(s, "no_such_fn", [1], "{retries: 3}")
