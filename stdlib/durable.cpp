@@ -89,6 +89,7 @@ CREATE TABLE IF NOT EXISTS weft_jobs (
   backoff REAL NOT NULL DEFAULT 1,
   timeout REAL NOT NULL DEFAULT 0,
   result_ttl REAL NOT NULL DEFAULT 0,
+  deadline_at REAL NOT NULL DEFAULT 0,
   attempts INTEGER NOT NULL DEFAULT 0,
   round_attempts INTEGER NOT NULL DEFAULT 0,
   lost INTEGER NOT NULL DEFAULT 0,
@@ -152,6 +153,10 @@ class SqliteStore : public Store {
       exec("BEGIN IMMEDIATE");
       try {
         exec(kSchema);
+        // Stores made before deadlines existed lack the column (the error
+        // for one that has it is ignored).
+        sqlite3_exec(db_, "ALTER TABLE weft_jobs ADD COLUMN deadline_at REAL NOT NULL DEFAULT 0", nullptr, nullptr,
+                     nullptr);
         exec("COMMIT");
       } catch (...) {
         rollback();
@@ -191,7 +196,7 @@ class SqliteStore : public Store {
     }
     sqlite3_stmt* st = prep(
         "INSERT INTO weft_jobs(id, queue, fn, args, state, priority, ready_at, retries, backoff, timeout, "
-        "result_ttl, created_at) VALUES(?,?,?,?,'queued',?,?,?,?,?,?,?)");
+        "result_ttl, created_at, deadline_at) VALUES(?,?,?,?,'queued',?,?,?,?,?,?,?,?)");
     for (const std::string& a : args_json) {
       for (int tries = 0;; ++tries) {
         std::string id = new_id();
@@ -206,6 +211,7 @@ class SqliteStore : public Store {
         sqlite3_bind_double(st, 9, o.timeout);
         sqlite3_bind_double(st, 10, o.result_ttl);
         sqlite3_bind_double(st, 11, now);
+        sqlite3_bind_double(st, 12, o.deadline > 0 ? now + o.deadline : 0);
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc == SQLITE_DONE) {
@@ -421,7 +427,7 @@ class SqliteStore : public Store {
           "WHERE seq IN (SELECT seq FROM weft_jobs WHERE queue=?5 AND state IN ('queued','retrying') "
           "  AND ready_at <= ?3 AND NOT EXISTS (SELECT 1 FROM weft_paused WHERE queue=?5) "
           "  ORDER BY priority DESC, seq LIMIT ?6) "
-          "RETURNING id, fn, args, attempts, timeout, priority, seq, retries, round_attempts");
+          "RETURNING id, fn, args, attempts, timeout, priority, seq, retries, round_attempts, deadline_at");
       bind(st, 1, worker);
       bind(st, 2, token);
       sqlite3_bind_double(st, 3, now);
@@ -441,6 +447,7 @@ class SqliteStore : public Store {
         c.seq = sqlite3_column_int64(st, 6);
         c.retries = sqlite3_column_int64(st, 7);
         c.round_attempts = sqlite3_column_int64(st, 8);
+        c.deadline_at = sqlite3_column_double(st, 9);
         c.token = token;
         out.push_back(std::move(c));
       }
@@ -705,7 +712,8 @@ durable::EnqueueOpts enqueue_opts(Thread& t, DurableQueue* q, Value opts, const 
     if (!is_obj_type(opts, ObjType::Map)) raisef("TypeError", "{}() options must be a map, not {}", what, type_name(opts));
     m = as<ObjMap>(opts);
   }
-  check_option_keys(m, {"queue", "retries", "priority", "delay", "timeout", "backoff", "result_ttl", "unique"}, what);
+  check_option_keys(m, {"queue", "retries", "priority", "delay", "timeout", "backoff", "result_ttl", "unique", "deadline"},
+                    what);
   durable::EnqueueOpts o;
   o.queue = opt_field_str(t, m, "queue", q->queue);
   if (o.queue.empty()) raise("ValueError", "queue name must not be empty");
@@ -716,6 +724,7 @@ durable::EnqueueOpts enqueue_opts(Thread& t, DurableQueue* q, Value opts, const 
   o.timeout = opt_field_nonneg(t, m, "timeout", 0, what);
   o.backoff = opt_field_nonneg(t, m, "backoff", 1.0, what);
   o.result_ttl = opt_field_nonneg(t, m, "result_ttl", 0, what);
+  o.deadline = opt_field_nonneg(t, m, "deadline", 0, what);
   if (m) {
     if (Value* u = map_get(t, m, "unique"); u && !u->is_nil()) {
       o.unique = is_obj_type(*u, ObjType::String) ? std::string(as<ObjString>(*u)->view()) : to_repr(*u);

@@ -42,7 +42,7 @@ namespace durable {
 // same rules: marks the calling worker thread as running a durable job (for
 // jobs.snooze), returns the snooze the job asked for (seconds, < 0: none)
 // and clears it.
-void enter_job();
+void enter_job(std::uint64_t deadline_ns = 0);
 double leave_job();
 // The retry_after an error value carries (HTTPError, CircuitOpenError), or
 // < 0; `circuit_open` tells whether it is a CircuitOpenError.
@@ -64,6 +64,7 @@ struct EnqueueOpts {
   // While a job of this queue with the same key is queued, running or
   // retrying, enqueue returns its id instead of adding a job (one job only).
   std::string unique;
+  double deadline = 0;       // seconds from enqueue for the whole job (0: none)
 };
 
 struct JobRecord {
@@ -79,6 +80,7 @@ struct Claimed {
   std::string id, fn, args, token;
   std::int64_t attempts = 0, priority = 0, seq = 0, retries = 0, round_attempts = 0;
   double timeout = 0;
+  double deadline_at = 0;  // wall-clock time the whole job must end by (0: none)
 };
 
 // The order finish_and_claim returns jobs in: priority, then FIFO.

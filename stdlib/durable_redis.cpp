@@ -549,7 +549,8 @@ if max_claim > 0 then
   for n = 1, #popped, 2 do
     local id = popped[n]
     local k = jk(id)
-    local v = redis.call('HMGET', k, 'state', 'fn', 'args', 'attempts', 'timeout', 'retries', 'round_attempts')
+    local v = redis.call('HMGET', k, 'state', 'fn', 'args', 'attempts', 'timeout', 'retries', 'round_attempts',
+                         'deadline_at')
     local st = v[1]
     if st == 'queued' or st == 'retrying' then
       local attempts, round = (tonumber(v[4]) or 0) + 1, (tonumber(v[7]) or 0) + 1
@@ -563,7 +564,7 @@ if max_claim > 0 then
       claimed[c + 1], claimed[c + 2], claimed[c + 3], claimed[c + 4] = id, v[2], v[3], attempts
       claimed[c + 5], claimed[c + 6], claimed[c + 7], claimed[c + 8] = v[5] or '0', 0 - tonumber(popped[n + 1]),
                                                                        tonumber(string.sub(id, 1, 10), 16), v[6] or '0'
-      claimed[c + 9] = round
+      claimed[c + 9], claimed[c + 10] = round, v[8] or '0'
     end
   end
   -- The lease is the worker's: claiming (like a heartbeat) renews it for
@@ -754,6 +755,7 @@ class RedisStore : public Store {
     if (o.timeout != 0) opts.add("timeout").num(o.timeout);
     if (o.result_ttl != 0) opts.add("result_ttl").num(o.result_ttl);
     if (!o.unique.empty()) opts.add("unique").add(o.unique);
+    if (o.deadline > 0) opts.add("deadline_at").num(wall_now() + o.deadline);
     c.num(static_cast<std::int64_t>(opts.ptr.size() / 2)).append(opts);
     for (const std::string& a : args_json) c.add(a);
     Reply r = eval(kSEnqueue, c);
@@ -897,7 +899,7 @@ class RedisStore : public Store {
     for (std::size_t i = 0; d->type == REDIS_REPLY_ARRAY && i < d->elements; ++i) discarded.push_back(reply_str(d->element[i]));
     const redisReply* cl = r->element[1];
     std::vector<Claimed> out;
-    constexpr std::size_t kFields = 9;
+    constexpr std::size_t kFields = 10;
     for (std::size_t i = 0; cl->type == REDIS_REPLY_ARRAY && i + kFields <= cl->elements; i += kFields) {
       redisReply** e = cl->element + i;
       Claimed cj;
@@ -910,6 +912,7 @@ class RedisStore : public Store {
       cj.seq = reply_int(e[6]);
       cj.retries = reply_int(e[7]);
       cj.round_attempts = reply_int(e[8]);
+      cj.deadline_at = reply_num(e[9]);
       cj.token = token;
       out.push_back(std::move(cj));
     }

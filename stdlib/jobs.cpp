@@ -514,16 +514,19 @@ void drop_unique(QueueHandle* q, JobHandle* j) {
 
 // True on a `weft worker` thread while it runs a durable job.
 thread_local bool tl_durable_job = false;
+thread_local std::uint64_t tl_durable_deadline = 0;  // now_ns(); 0: none
 
 }  // namespace
 
-void durable::enter_job() {
+void durable::enter_job(std::uint64_t deadline_ns) {
   tl_durable_job = true;
+  tl_durable_deadline = deadline_ns;
   tl_snooze = -1;
 }
 
 double durable::leave_job() {
   tl_durable_job = false;
+  tl_durable_deadline = 0;
   double s = tl_snooze;
   tl_snooze = -1;
   return s;
@@ -1295,9 +1298,10 @@ const MethodTable kTickerMethods = {
 // jobs.remaining(): seconds left of the current job's deadline, or nil.
 Value jobs_remaining(Thread&, Args) {
   JobHandle* j = tl_job;
-  if (!j || !j->deadline_at) return Value();
+  std::uint64_t at = j ? j->deadline_at : tl_durable_deadline;
+  if (!at) return Value();
   std::uint64_t now = now_ns();
-  return Value::number(j->deadline_at > now ? static_cast<double>(j->deadline_at - now) / 1e9 : 0.0);
+  return Value::number(at > now ? static_cast<double>(at - now) / 1e9 : 0.0);
 }
 
 // jobs.snooze(seconds): ends the attempt; the job runs again after `seconds`

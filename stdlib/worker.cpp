@@ -283,9 +283,18 @@ Outcome run_job(Thread& t, const Claimed& cj, LogEntry& log) {
     return fail_now("TypeError", fmt::format("job arguments must be a JSON list, not {}", type_name(args)));
   StackRoot root(t, args);
   ObjList* al = as<ObjList>(args);
+  // The whole-job deadline (SPEC §7.9): a job claimed after it failed at
+  // once; otherwise it bounds this attempt like `timeout` does.
+  std::uint64_t job_deadline = 0;
+  if (cj.deadline_at > 0) {
+    double left = cj.deadline_at - durable::wall_now();
+    if (left <= 0) return fail_now("TimeoutError", "deadline exceeded");
+    job_deadline = now_ns() + static_cast<std::uint64_t>(std::min(left, 1e9) * 1e9);
+  }
   std::uint64_t deadline = 0, tok = 0;
-  if (cj.timeout > 0) {
-    deadline = now_ns() + static_cast<std::uint64_t>(std::min(cj.timeout, 1e9) * 1e9);
+  if (cj.timeout > 0) deadline = now_ns() + static_cast<std::uint64_t>(std::min(cj.timeout, 1e9) * 1e9);
+  if (job_deadline && (!deadline || job_deadline < deadline)) deadline = job_deadline;
+  if (deadline) {
     t.deadline_ns.store(deadline);
     tok = add_deadline(&t, deadline);
   }
@@ -294,7 +303,7 @@ Outcome run_job(Thread& t, const Claimed& cj, LogEntry& log) {
   Value result, error;
   bool ok;
   std::vector<Value> argv(al->items.begin(), al->items.end());
-  durable::enter_job();
+  durable::enter_job(job_deadline);
   try {
     ok = guarded_call(t, fn, argv.data(), static_cast<int>(argv.size()), result, error);
   } catch (SysExit&) {
@@ -331,6 +340,15 @@ Outcome run_job(Thread& t, const Claimed& cj, LogEntry& log) {
   if (c.stop.load() >= 2) {  // interrupted by the shutdown: give the job back
     o.kind = Outcome::Release;
     log.what = fmt::format("interrupted by shutdown after {:.1f} ms: lease released, back to queued", ms);
+    return o;
+  }
+  if (job_deadline && now_ns() + 2'000'000 >= job_deadline) {
+    // Failed at (or a hair before) the deadline: the deadline's doing, not retried.
+    o.kind = Outcome::Failed;
+    o.retryable = false;
+    o.json = plain_error_json("TimeoutError", "deadline exceeded");
+    log.what = fmt::format("failed after {:.1f} ms (attempt {}, not retried): TimeoutError: deadline exceeded", ms,
+                           cj.attempts);
     return o;
   }
   o.kind = Outcome::Failed;

@@ -42,6 +42,7 @@ fn logged_nap(path, tag, s) {
 }
 fn stamp(x) { return [x, time.now()] }
 fn not_json() { return fn() {} }
+fn left() { return jobs.remaining() }
 # Issue 16: counts its runs in a file; the first run meets a 429 with
 # Retry-After: 1 (as an HTTPError from http.check).
 fn runs_in(path) {
@@ -373,6 +374,33 @@ def test_unique_keys_across_processes(b):
     check(a3 != a, "a finished job still held its unique key")
     r = weft('let q = jobs.open(sys.args[0]); q.enqueue_many("nap", [[0]], {unique: "k"})', s)
     check(r.returncode == 1 and "ValueError" in r.stderr, f"enqueue_many with unique: {r.stderr}")
+    check(stop(w) == 0, "worker did not exit 0 on SIGTERM")
+
+
+def test_deadline_is_a_whole_job_budget(b):
+    """issue 16: deadline bounds the job, jobs.remaining() sees it, not retried"""
+    s = b.store("deadline")
+    a = enqueue(s, "nap", [10], "{retries: 5, backoff: 0.05, deadline: 0.6}")
+    c = enqueue(s, "left", [], "{deadline: 30}")
+    d = enqueue(s, "left", [])
+    w = start_worker(s, "--concurrency", "3")
+    t0 = time.time()
+    r = weft('''
+let q = jobs.open(sys.args[0])
+let a = q.job(sys.args[1])
+try {
+  a.result(30)
+} catch e {
+  print(e.message.contains("TimeoutError: deadline exceeded"))
+}
+print(a.attempts(), a.error().type, a.error().message)
+let rem = q.job(sys.args[2]).result(30)
+print(rem > 20 and rem <= 30, q.job(sys.args[3]).result(30))
+''', s, a, c, d)
+    check(r.returncode == 0, f"poller failed: {r.stderr}")
+    check(r.stdout.splitlines() == ["true", "1 TimeoutError deadline exceeded", "true nil"],
+          f"deadline: {r.stdout!r} {r.stderr}")
+    check(time.time() - t0 < 8, "the job outlived its deadline")
     check(stop(w) == 0, "worker did not exit 0 on SIGTERM")
 
 
