@@ -389,6 +389,9 @@ static Value get_field(Thread& t, Value obj, ObjString* name) {
         if (n == "type") return Value::object(e->type_name);
         if (n == "message") return Value::object(e->message);
         if (n == "trace") return e->trace ? Value::object(e->trace) : Value::object(new_list(t));
+        if (e->fields) {
+          if (Value* v = map_get(t, e->fields, n)) return *v;
+        }
         raisef("TypeError", "error has no field '{}'{}", n, did_you_mean(n, {"type", "message", "trace"}));
       }
       case ObjType::Handle: {

@@ -354,6 +354,7 @@ void Heap::trace_references(Obj* o) {
       mark_obj(e->type_name);
       mark_obj(e->message);
       mark_obj(e->trace);
+      mark_obj(e->fields);
       break;
     }
     case ObjType::Module: {

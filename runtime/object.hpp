@@ -322,6 +322,9 @@ struct ObjError : Obj {
   ObjString* type_name;
   ObjString* message;
   ObjList* trace = nullptr;  // nil until thrown
+  // Extra fields of some error types (HTTPError: status, url, retry_after,
+  // body; CircuitOpenError: retry_after), read by field access; null for most.
+  ObjMap* fields = nullptr;
   std::string file;
   int line = 0;
   int col = 0;

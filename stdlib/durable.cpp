@@ -89,6 +89,7 @@ CREATE TABLE IF NOT EXISTS weft_jobs (
   backoff REAL NOT NULL DEFAULT 1,
   timeout REAL NOT NULL DEFAULT 0,
   result_ttl REAL NOT NULL DEFAULT 0,
+  deadline_at REAL NOT NULL DEFAULT 0,
   attempts INTEGER NOT NULL DEFAULT 0,
   round_attempts INTEGER NOT NULL DEFAULT 0,
   lost INTEGER NOT NULL DEFAULT 0,
@@ -108,6 +109,16 @@ CREATE INDEX IF NOT EXISTS weft_jobs_state ON weft_jobs(queue, state);
 CREATE INDEX IF NOT EXISTS weft_jobs_lease ON weft_jobs(lease_until) WHERE state = 'running';
 CREATE INDEX IF NOT EXISTS weft_jobs_worker ON weft_jobs(worker) WHERE state = 'running';
 CREATE INDEX IF NOT EXISTS weft_jobs_expiry ON weft_jobs(expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS weft_unique (
+  queue TEXT NOT NULL,
+  key TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  PRIMARY KEY (queue, key)
+);
+CREATE TABLE IF NOT EXISTS weft_paused (
+  queue TEXT PRIMARY KEY,
+  paused_at REAL
+);
 CREATE TABLE IF NOT EXISTS weft_workers (
   id TEXT PRIMARY KEY,
   queue TEXT NOT NULL,
@@ -142,6 +153,10 @@ class SqliteStore : public Store {
       exec("BEGIN IMMEDIATE");
       try {
         exec(kSchema);
+        // Stores made before deadlines existed lack the column (the error
+        // for one that has it is ignored).
+        sqlite3_exec(db_, "ALTER TABLE weft_jobs ADD COLUMN deadline_at REAL NOT NULL DEFAULT 0", nullptr, nullptr,
+                     nullptr);
         exec("COMMIT");
       } catch (...) {
         rollback();
@@ -164,9 +179,24 @@ class SqliteStore : public Store {
     ids.reserve(args_json.size());
     double now = wall_now();
     Txn tx(*this);
+    if (!o.unique.empty() && args_json.size() == 1) {
+      // The unfinished job holding this key, if any, is the answer.
+      sqlite3_stmt* u = prep(
+          "SELECT j.id FROM weft_unique u JOIN weft_jobs j ON j.id = u.job_id "
+          "WHERE u.queue=? AND u.key=? AND j.state IN ('queued','running','retrying')");
+      bind(u, 1, o.queue);
+      bind(u, 2, o.unique);
+      Reset r{u};
+      int rc = sqlite3_step(u);
+      if (rc == SQLITE_ROW) {
+        ids.push_back(col_text(u, 0));
+        return ids;  // (the transaction rolls back: nothing changed)
+      }
+      if (rc != SQLITE_DONE) fail("enqueue");
+    }
     sqlite3_stmt* st = prep(
         "INSERT INTO weft_jobs(id, queue, fn, args, state, priority, ready_at, retries, backoff, timeout, "
-        "result_ttl, created_at) VALUES(?,?,?,?,'queued',?,?,?,?,?,?,?)");
+        "result_ttl, created_at, deadline_at) VALUES(?,?,?,?,'queued',?,?,?,?,?,?,?,?)");
     for (const std::string& a : args_json) {
       for (int tries = 0;; ++tries) {
         std::string id = new_id();
@@ -181,6 +211,7 @@ class SqliteStore : public Store {
         sqlite3_bind_double(st, 9, o.timeout);
         sqlite3_bind_double(st, 10, o.result_ttl);
         sqlite3_bind_double(st, 11, now);
+        sqlite3_bind_double(st, 12, o.deadline > 0 ? now + o.deadline : 0);
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc == SQLITE_DONE) {
@@ -189,6 +220,13 @@ class SqliteStore : public Store {
         }
         if (rc != SQLITE_CONSTRAINT_UNIQUE || tries > 3) fail("enqueue");
       }
+    }
+    if (!o.unique.empty() && ids.size() == 1) {
+      sqlite3_stmt* u = prep("INSERT OR REPLACE INTO weft_unique(queue, key, job_id) VALUES(?, ?, ?)");
+      bind(u, 1, o.queue);
+      bind(u, 2, o.unique);
+      bind(u, 3, ids[0]);
+      step_done(u, "enqueue");
     }
     tx.commit();
     return ids;
@@ -298,10 +336,31 @@ class SqliteStore : public Store {
     return n;
   }
 
+  bool set_paused(const std::string& queue, bool paused) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    sqlite3_stmt* st = prep(paused ? "INSERT OR IGNORE INTO weft_paused(queue, paused_at) VALUES(?, ?)"
+                                   : "DELETE FROM weft_paused WHERE queue=?");
+    bind(st, 1, queue);
+    if (paused) sqlite3_bind_double(st, 2, wall_now());
+    step_done(st, paused ? "pause" : "resume");
+    return paused;
+  }
+
+  bool is_paused(const std::string& queue) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    sqlite3_stmt* st = prep("SELECT 1 FROM weft_paused WHERE queue=?");
+    bind(st, 1, queue);
+    Reset r{st};
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) fail("paused");
+    return rc == SQLITE_ROW;
+  }
+
   bool has_ready(const std::string& queue) override {
     std::lock_guard<std::mutex> lk(mu_);
     sqlite3_stmt* st = prep(
-        "SELECT 1 FROM weft_jobs WHERE queue=? AND state IN ('queued','retrying') AND ready_at <= ? LIMIT 1");
+        "SELECT 1 FROM weft_jobs WHERE queue=?1 AND state IN ('queued','retrying') AND ready_at <= ?2 "
+        "AND NOT EXISTS (SELECT 1 FROM weft_paused WHERE queue=?1) LIMIT 1");
     bind(st, 1, queue);
     sqlite3_bind_double(st, 2, wall_now());
     Reset r{st};
@@ -326,18 +385,25 @@ class SqliteStore : public Store {
             "WHERE id=?3 AND lease_token=?4 AND state='running'");
         bind(st, 1, o.json);
       } else if (o.kind == Outcome::Failed) {
+        // ?7: the least wait (an error's retry_after) or, with ?9 (snooze),
+        // the exact wait; ?8: 1 when this run is not an attempt.
         st = prep(
-            "UPDATE weft_jobs SET error=?1, worker=NULL, lease_until=NULL, "
-            "state=CASE WHEN ?5 AND round_attempts <= retries THEN 'retrying' ELSE 'failed' END, "
-            "ready_at=CASE WHEN ?5 AND round_attempts <= retries "
-            "  THEN ?2 + backoff * (1 << min(max(round_attempts - 1, 0), 30)) * ?6 ELSE ready_at END, "
-            "finished_at=CASE WHEN ?5 AND round_attempts <= retries THEN NULL ELSE ?2 END, "
-            "expires_at=CASE WHEN NOT (?5 AND round_attempts <= retries) AND result_ttl > 0 THEN ?2 + result_ttl END "
+            "UPDATE weft_jobs SET error=CASE WHEN ?9 THEN error ELSE ?1 END, worker=NULL, lease_until=NULL, "
+            "round_attempts=round_attempts - ?8, attempts=attempts - ?8, "
+            "state=CASE WHEN ?5 AND round_attempts - ?8 <= retries THEN 'retrying' ELSE 'failed' END, "
+            "ready_at=CASE WHEN ?5 AND round_attempts - ?8 <= retries "
+            "  THEN ?2 + CASE WHEN ?9 THEN ?7 ELSE "
+            "    max(backoff * (1 << min(max(round_attempts - ?8 - 1, 0), 30)) * ?6, ?7) END ELSE ready_at END, "
+            "finished_at=CASE WHEN ?5 AND round_attempts - ?8 <= retries THEN NULL ELSE ?2 END, "
+            "expires_at=CASE WHEN NOT (?5 AND round_attempts - ?8 <= retries) AND result_ttl > 0 THEN ?2 + result_ttl END "
             "WHERE id=?3 AND lease_token=?4 AND state='running'");
         bind(st, 1, o.json);
         sqlite3_bind_int(st, 5, o.retryable ? 1 : 0);
         std::uniform_real_distribution<double> jitter(1.0, 1.1);
         sqlite3_bind_double(st, 6, jitter(rng_));
+        sqlite3_bind_double(st, 7, o.min_delay);
+        sqlite3_bind_int(st, 8, o.refund ? 1 : 0);
+        sqlite3_bind_int(st, 9, o.snooze ? 1 : 0);
       } else {
         st = prep(
             "UPDATE weft_jobs SET state='queued', round_attempts=max(round_attempts - 1, 0), worker=NULL, "
@@ -359,8 +425,9 @@ class SqliteStore : public Store {
           "UPDATE weft_jobs SET state='running', attempts=attempts+1, round_attempts=round_attempts+1, "
           "worker=?1, lease_token=?2, lease_until=?3 + ?4, started_at=?3 "
           "WHERE seq IN (SELECT seq FROM weft_jobs WHERE queue=?5 AND state IN ('queued','retrying') "
-          "  AND ready_at <= ?3 ORDER BY priority DESC, seq LIMIT ?6) "
-          "RETURNING id, fn, args, attempts, timeout, priority, seq, retries, round_attempts");
+          "  AND ready_at <= ?3 AND NOT EXISTS (SELECT 1 FROM weft_paused WHERE queue=?5) "
+          "  ORDER BY priority DESC, seq LIMIT ?6) "
+          "RETURNING id, fn, args, attempts, timeout, priority, seq, retries, round_attempts, deadline_at");
       bind(st, 1, worker);
       bind(st, 2, token);
       sqlite3_bind_double(st, 3, now);
@@ -380,6 +447,7 @@ class SqliteStore : public Store {
         c.seq = sqlite3_column_int64(st, 6);
         c.retries = sqlite3_column_int64(st, 7);
         c.round_attempts = sqlite3_column_int64(st, 8);
+        c.deadline_at = sqlite3_column_double(st, 9);
         c.token = token;
         out.push_back(std::move(c));
       }
@@ -644,7 +712,8 @@ durable::EnqueueOpts enqueue_opts(Thread& t, DurableQueue* q, Value opts, const 
     if (!is_obj_type(opts, ObjType::Map)) raisef("TypeError", "{}() options must be a map, not {}", what, type_name(opts));
     m = as<ObjMap>(opts);
   }
-  check_option_keys(m, {"queue", "retries", "priority", "delay", "timeout", "backoff", "result_ttl"}, what);
+  check_option_keys(m, {"queue", "retries", "priority", "delay", "timeout", "backoff", "result_ttl", "unique", "deadline"},
+                    what);
   durable::EnqueueOpts o;
   o.queue = opt_field_str(t, m, "queue", q->queue);
   if (o.queue.empty()) raise("ValueError", "queue name must not be empty");
@@ -655,6 +724,13 @@ durable::EnqueueOpts enqueue_opts(Thread& t, DurableQueue* q, Value opts, const 
   o.timeout = opt_field_nonneg(t, m, "timeout", 0, what);
   o.backoff = opt_field_nonneg(t, m, "backoff", 1.0, what);
   o.result_ttl = opt_field_nonneg(t, m, "result_ttl", 0, what);
+  o.deadline = opt_field_nonneg(t, m, "deadline", 0, what);
+  if (m) {
+    if (Value* u = map_get(t, m, "unique"); u && !u->is_nil()) {
+      o.unique = is_obj_type(*u, ObjType::String) ? std::string(as<ObjString>(*u)->view()) : to_repr(*u);
+      if (std::string_view(what) == "enqueue_many") raise("ValueError", "enqueue_many() cannot take a unique key (it makes many jobs)");
+    }
+  }
   return o;
 }
 
@@ -723,6 +799,38 @@ Value DQ_stats(Thread& t, Args a) {
   for (const char* k : {"queued", "running", "retrying", "done", "failed", "cancelled", "workers"})
     map_put(t, m, k, Value::integer(st[k]));
   return Value::object(m);
+}
+
+// q.pause(queue?), q.resume(queue?), q.paused(queue?): stored, so every
+// worker process of the queue obeys.
+std::string queue_arg(DurableQueue* q, Args a, const char* fn) {
+  if (a.n < 1 || a[0].is_nil()) return q->queue;
+  std::string name(arg_str(a, 0, fn));
+  if (name.empty()) raisef("ValueError", "{}() queue name is empty", fn);
+  return name;
+}
+
+Value DQ_pause(Thread& t, Args a) {
+  DurableQueue* q = dq_self(a);
+  auto s = q->store;
+  std::string queue = queue_arg(q, a, "pause");
+  with_store(t, "jobs.pause", [&] { return s->set_paused(queue, true); });
+  return Value();
+}
+
+Value DQ_resume(Thread& t, Args a) {
+  DurableQueue* q = dq_self(a);
+  auto s = q->store;
+  std::string queue = queue_arg(q, a, "resume");
+  with_store(t, "jobs.resume", [&] { return s->set_paused(queue, false); });
+  return Value();
+}
+
+Value DQ_paused(Thread& t, Args a) {
+  DurableQueue* q = dq_self(a);
+  auto s = q->store;
+  std::string queue = queue_arg(q, a, "paused");
+  return Value::boolean(with_store(t, "jobs.paused", [&] { return s->is_paused(queue); }));
 }
 
 Value DQ_failed(Thread& t, Args a) {
@@ -933,6 +1041,8 @@ const MethodTable kDQMethods = {
     {"job", {DQ_job, 1, 1}},           {"stats", {DQ_stats, 0, 0}},
     {"failed", {DQ_failed, 0, 0}},     {"retry_failed", {DQ_retry_failed, 0, 0}},
     {"purge", {DQ_purge, 0, 1}},       {"wait", {DQ_wait, 1, 2}},
+    {"pause", {DQ_pause, 0, 1}},       {"resume", {DQ_resume, 0, 1}},
+    {"paused", {DQ_paused, 0, 1}},
 };
 
 // jobs.open(URL, opts?) -> durable queue

@@ -25,6 +25,8 @@
 namespace weft {
 
 struct Interp;
+struct Thread;
+struct Value;
 
 // Adds jobs.open and jobs.spawn_worker to the `jobs` module map. Call after
 // register_jobs.
@@ -35,6 +37,18 @@ void register_durable(Interp& in);
 int worker_main(int argc, char** argv);
 
 namespace durable {
+
+// Shared with the in-process queue (stdlib/jobs.cpp), so both apply the
+// same rules: marks the calling worker thread as running a durable job (for
+// jobs.snooze), returns the snooze the job asked for (seconds, < 0: none)
+// and clears it.
+void enter_job(std::uint64_t deadline_ns = 0);
+double leave_job();
+// The retry_after an error value carries (HTTPError, CircuitOpenError), or
+// < 0; `circuit_open` tells whether it is a CircuitOpenError.
+double error_retry_after(Thread& t, Value error, bool& circuit_open);
+// The cap on an error's retry_after for durable jobs (seconds).
+inline constexpr double kMaxRetryAfter = 300;
 
 // Wall-clock seconds (the store is shared between processes and machines).
 double wall_now();
@@ -47,6 +61,10 @@ struct EnqueueOpts {
   double timeout = 0;        // per attempt, seconds (0: none)
   double backoff = 1.0;      // seconds before the first retry (doubles)
   double result_ttl = 0;     // keep done/failed rows this long (0: forever)
+  // While a job of this queue with the same key is queued, running or
+  // retrying, enqueue returns its id instead of adding a job (one job only).
+  std::string unique;
+  double deadline = 0;       // seconds from enqueue for the whole job (0: none)
 };
 
 struct JobRecord {
@@ -62,6 +80,7 @@ struct Claimed {
   std::string id, fn, args, token;
   std::int64_t attempts = 0, priority = 0, seq = 0, retries = 0, round_attempts = 0;
   double timeout = 0;
+  double deadline_at = 0;  // wall-clock time the whole job must end by (0: none)
 };
 
 // The order finish_and_claim returns jobs in: priority, then FIFO.
@@ -75,6 +94,13 @@ struct Outcome {
   std::string id, token;
   std::string json;        // result (Done) or error JSON (Failed)
   bool retryable = true;   // Failed: false for a missing function / bad JSON
+  // Failed and retryable: the next attempt waits at least this long (an
+  // error's retry_after, capped), or exactly this long when `snooze`.
+  double min_delay = 0;
+  // Failed: this run does not count as an attempt (CircuitOpenError,
+  // jobs.snooze); `snooze` also keeps the job's last error.
+  bool refund = false;
+  bool snooze = false;
 };
 
 struct WorkerInfo {
@@ -99,6 +125,11 @@ class Store {
   virtual std::vector<std::string> failed_ids(const std::string& queue, std::int64_t limit) = 0;
   virtual std::int64_t retry_failed(const std::string& queue) = 0;
   virtual std::int64_t purge(const std::string& queue, const std::vector<std::string>& states) = 0;
+  // Pause state of a queue, kept in the store so every worker process obeys
+  // it: a paused queue's jobs are not claimed (running ones finish).
+  // set_paused returns the new state.
+  virtual bool set_paused(const std::string& queue, bool paused) = 0;
+  virtual bool is_paused(const std::string& queue) = 0;
 
   // ---- worker side ----
   // Read-only: is a job of `queue` ready to be claimed now? (Idle workers ask

@@ -332,6 +332,18 @@ local first = 8 + 2 * tonumber(ARGV[7])
 local fields = {'queue', q, 'fn', ARGV[3], 'state', 'queued', 'created_at', now}
 for i = 8, first - 1 do fields[#fields + 1] = ARGV[i] end
 local n = #ARGV - first + 1
+-- A unique key (one job only): the unfinished job holding it is the answer.
+local ukey
+for i = 8, first - 1, 2 do
+  if ARGV[i] == 'unique' and n == 1 then ukey = qk(q, 'u:' .. ARGV[i + 1]) end
+end
+if ukey then
+  local old = redis.call('GET', ukey)
+  if old then
+    local st = redis.call('HGET', jk(old), 'state')
+    if st == 'queued' or st == 'running' or st == 'retrying' then return {old} end
+  end
+end
 local last = redis.call('INCRBY', P .. 'seq', n)
 local ids = {}
 for i = 1, n do
@@ -340,6 +352,7 @@ for i = 1, n do
   schedule(id, q, prio, ready_at, now)
   ids[i] = id
 end
+if ukey then redis.call('SET', ukey, ids[1]) end
 counts[q] = {queued = n}
 flush()
 return ids
@@ -425,9 +438,17 @@ return n
 // ARGV: P queue -> 1 if a job of the queue may be claimed now.
 const char* kHasReady = R"lua(
 local q = ARGV[2]
+if redis.call('EXISTS', qk(q, 'paused')) == 1 then return 0 end
 if redis.call('ZCARD', qk(q, 'ready')) > 0 then return 1 end
 if #redis.call('ZRANGEBYSCORE', qk(q, 'delayed'), '-inf', now_s(), 'LIMIT', 0, 1) > 0 then return 1 end
 return 0
+)lua";
+
+// ARGV: P queue paused(1|0|?) -> 1 when the queue is paused (after the change)
+const char* kSetPaused = R"lua(
+local k = qk(ARGV[2], 'paused')
+if ARGV[3] == '1' then redis.call('SET', k, tostring(now_s())) elseif ARGV[3] == '0' then redis.call('DEL', k) end
+return redis.call('EXISTS', k)
 )lua";
 
 // ARGV: P queue worker lease max_claim token reap max_lost lost_error
@@ -448,6 +469,11 @@ for _ = 1, tonumber(ARGV[10]) do
   end
 end
 local discarded = {}
+local function refund_of(r)
+  local f = {}
+  for w in string.gmatch(r, '%S+') do f[#f + 1] = w end
+  return f[3] == '1' and 1 or 0
+end
 while i + 5 <= #ARGV do
   local kind, id, tok, retryable, jitter, json = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
                                                   tonumber(ARGV[i + 4]), ARGV[i + 5]
@@ -467,10 +493,26 @@ while i + 5 <= #ARGV do
     elseif kind == 'D' then
       finish(id, k, j, 'done', 'result', json, now)
       defer('SADD', qk(j.queue, 'done'), id)
-    elseif retryable == '1' and j.round_attempts <= j.retries then
+    elseif string.sub(retryable, 1, 1) == '1' and j.round_attempts - refund_of(retryable) <= j.retries then
+      -- retryable is "1 MIN_DELAY REFUND SNOOZE" (see Outcome): the same
+      -- rules as the SQLite store's UPDATE.
+      local f = {}
+      for w in string.gmatch(retryable, '%S+') do f[#f + 1] = w end
+      local min_delay, refund, snooze = tonumber(f[2]) or 0, f[3] == '1', f[4] == '1'
       unlease(id, j.worker)
-      local at = now + j.backoff * 2 ^ math.min(math.max(j.round_attempts - 1, 0), 30) * jitter
-      redis.call('HSET', k, 'state', 'retrying', 'error', json)
+      local round = j.round_attempts - (refund and 1 or 0)
+      local wait = j.backoff * 2 ^ math.min(math.max(round - 1, 0), 30) * jitter
+      if snooze then wait = min_delay elseif min_delay > wait then wait = min_delay end
+      local at = now + wait
+      if refund then
+        redis.call('HINCRBY', k, 'round_attempts', -1)
+        redis.call('HINCRBY', k, 'attempts', -1)
+      end
+      if snooze then
+        redis.call('HSET', k, 'state', 'retrying')
+      else
+        redis.call('HSET', k, 'state', 'retrying', 'error', json)
+      end
       redis.call('HDEL', k, 'finished_at')
       count(j.queue, 'running', 'retrying')
       schedule(id, j.queue, j.priority, at, now)
@@ -488,6 +530,8 @@ flush()
 if ARGV[7] == '1' then reap(now, tonumber(ARGV[8]), ARGV[9]) end
 local claimed = {}
 local max_claim = tonumber(ARGV[5])
+-- A paused queue (q.pause(), stored so every worker obeys): claim nothing.
+if redis.call('EXISTS', qk(q, 'paused')) == 1 then max_claim = 0 end
 if max_claim > 0 then
   local delayed, ready = qk(q, 'delayed'), qk(q, 'ready')
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
@@ -505,7 +549,8 @@ if max_claim > 0 then
   for n = 1, #popped, 2 do
     local id = popped[n]
     local k = jk(id)
-    local v = redis.call('HMGET', k, 'state', 'fn', 'args', 'attempts', 'timeout', 'retries', 'round_attempts')
+    local v = redis.call('HMGET', k, 'state', 'fn', 'args', 'attempts', 'timeout', 'retries', 'round_attempts',
+                         'deadline_at')
     local st = v[1]
     if st == 'queued' or st == 'retrying' then
       local attempts, round = (tonumber(v[4]) or 0) + 1, (tonumber(v[7]) or 0) + 1
@@ -519,7 +564,7 @@ if max_claim > 0 then
       claimed[c + 1], claimed[c + 2], claimed[c + 3], claimed[c + 4] = id, v[2], v[3], attempts
       claimed[c + 5], claimed[c + 6], claimed[c + 7], claimed[c + 8] = v[5] or '0', 0 - tonumber(popped[n + 1]),
                                                                        tonumber(string.sub(id, 1, 10), 16), v[6] or '0'
-      claimed[c + 9] = round
+      claimed[c + 9], claimed[c + 10] = round, v[8] or '0'
     end
   end
   -- The lease is the worker's: claiming (like a heartbeat) renews it for
@@ -582,7 +627,7 @@ struct Script {
 };
 
 enum ScriptId { kSEnqueue, kSCancel, kSStats, kSRetryFailed, kSPurge, kSHasReady, kSFinishAndClaim, kSHeartbeat,
-                kSUnregister, kSReleaseAll, kNumScripts };
+                kSUnregister, kSReleaseAll, kSSetPaused, kNumScripts };
 
 struct ReplyFree {
   void operator()(redisReply* r) const { freeReplyObject(r); }
@@ -685,9 +730,9 @@ class RedisStore : public Store {
         {kSEnqueue, kEnqueue},       {kSCancel, kCancel},       {kSStats, kStats},
         {kSRetryFailed, kRetryFailed}, {kSPurge, kPurge},       {kSHasReady, kHasReady},
         {kSFinishAndClaim, kFinishAndClaim}, {kSHeartbeat, kHeartbeat}, {kSUnregister, kUnregister},
-        {kSReleaseAll, kReleaseAll}};
+        {kSReleaseAll, kReleaseAll}, {kSSetPaused, kSetPaused}};
     const char* names[] = {"enqueue", "cancel", "stats", "retry_failed", "purge", "poll", "claim", "heartbeat",
-                           "unregister worker", "release leases"};
+                           "unregister worker", "release leases", "pause"};
     for (auto& [id, body] : bodies) scripts_[id] = Script{names[id], std::string(kPrelude) + body, ""};
     lost_error_ = lost_error_json();
     std::lock_guard<std::mutex> lk(mu_);
@@ -709,6 +754,8 @@ class RedisStore : public Store {
     if (o.backoff != 1.0) opts.add("backoff").num(o.backoff);
     if (o.timeout != 0) opts.add("timeout").num(o.timeout);
     if (o.result_ttl != 0) opts.add("result_ttl").num(o.result_ttl);
+    if (!o.unique.empty()) opts.add("unique").add(o.unique);
+    if (o.deadline > 0) opts.add("deadline_at").num(wall_now() + o.deadline);
     c.num(static_cast<std::int64_t>(opts.ptr.size() / 2)).append(opts);
     for (const std::string& a : args_json) c.add(a);
     Reply r = eval(kSEnqueue, c);
@@ -795,6 +842,20 @@ class RedisStore : public Store {
     return reply_int(eval(kSPurge, c).get());
   }
 
+  bool set_paused(const std::string& queue, bool paused) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    Cmd c;
+    c.add(kPrefix).add(queue).add(paused ? "1" : "0");
+    return reply_int(eval(kSSetPaused, c).get()) == 1;
+  }
+
+  bool is_paused(const std::string& queue) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    Cmd c;
+    c.add(kPrefix).add(queue).add("?");
+    return reply_int(eval(kSSetPaused, c).get()) == 1;
+  }
+
   bool has_ready(const std::string& queue) override {
     std::lock_guard<std::mutex> lk(mu_);
     Cmd c;
@@ -817,7 +878,11 @@ class RedisStore : public Store {
     std::uniform_real_distribution<double> jitter(1.0, 1.1);
     for (const Outcome& o : outcomes) {
       c.add(o.kind == Outcome::Done ? "D" : o.kind == Outcome::Failed ? "F" : "R").add(o.id).add(o.token)
-          .add(o.retryable ? "1" : "0").num(o.kind == Outcome::Failed ? jitter(rng_) : 1.0).add(o.json);
+          .own(!o.retryable ? std::string("0")
+                            : o.kind == Outcome::Failed && (o.min_delay > 0 || o.refund || o.snooze)
+                                ? fmt::format("1 {} {} {}", o.min_delay, o.refund ? 1 : 0, o.snooze ? 1 : 0)
+                                : std::string("1"))
+          .num(o.kind == Outcome::Failed ? jitter(rng_) : 1.0).add(o.json);
     }
     Reply r;
     try {
@@ -834,7 +899,7 @@ class RedisStore : public Store {
     for (std::size_t i = 0; d->type == REDIS_REPLY_ARRAY && i < d->elements; ++i) discarded.push_back(reply_str(d->element[i]));
     const redisReply* cl = r->element[1];
     std::vector<Claimed> out;
-    constexpr std::size_t kFields = 9;
+    constexpr std::size_t kFields = 10;
     for (std::size_t i = 0; cl->type == REDIS_REPLY_ARRAY && i + kFields <= cl->elements; i += kFields) {
       redisReply** e = cl->element + i;
       Claimed cj;
@@ -847,6 +912,7 @@ class RedisStore : public Store {
       cj.seq = reply_int(e[6]);
       cj.retries = reply_int(e[7]);
       cj.round_attempts = reply_int(e[8]);
+      cj.deadline_at = reply_num(e[9]);
       cj.token = token;
       out.push_back(std::move(cj));
     }

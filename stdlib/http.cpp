@@ -20,22 +20,26 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "interpreter/vm.hpp"
 #include "runtime/gil.hpp"
 #include "runtime/interp.hpp"
 #include "runtime/natives.hpp"
 #include "runtime/object.hpp"
 #include "stdlib/curl_loader.hpp"
 #include "stdlib/http_client.hpp"
+#include "stdlib/http_limits.hpp"
 #include "stdlib/json_convert.hpp"
 #include "stdlib/mock_server.hpp"
 #include "stdlib/modules.hpp"
@@ -233,6 +237,7 @@ HttpResult http_perform(const HttpRequest& req, const HttpCancel& cancel) {
   bool cut_by_deadline = false;
   if (cancel.deadline_ns) {
     std::uint64_t now = now_ns();
+    result.deadline_cut = cancel.deadline_ns <= now;
     if (cancel.deadline_ns <= now) return fail(HttpFailure::Timeout, fmt::format("{} {}: job deadline passed", req.method, req.url));
     double left = static_cast<double>(cancel.deadline_ns - now) / 1e9;
     if (left < timeout_s) {
@@ -344,6 +349,7 @@ HttpResult http_perform(const HttpRequest& req, const HttpCancel& cancel) {
       return result;
     }
     case CURLE_OPERATION_TIMEDOUT:
+      result.deadline_cut = cut_by_deadline;
       if (cut_by_deadline)
         return fail(HttpFailure::Timeout,
                     fmt::format("{} {}: job deadline reached after {} s", method, req.url, fmt_seconds(timeout_s)));
@@ -426,18 +432,141 @@ HttpRequest build_request(Thread& t, std::string method, std::string_view url, V
   return req;
 }
 
-Value run_request(Thread& t, const HttpRequest& req, const char* label) {
+// Keeps `v` rooted on t's value stack for the rest of the native call.
+struct StackRoot {
+  Thread& t;
+  Value* at;
+  StackRoot(Thread& th, Value v) : t(th), at(th.sp) { *t.sp++ = v; }
+  ~StackRoot() { t.sp = at; }
+};
+
+const char* reason_phrase(long status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "";
+  }
+}
+
+// Throws an error value of `type` with extra fields (see ObjError::fields).
+[[noreturn]] void throw_with_fields(Thread& t, const char* type, const std::string& message, ObjMap* fields) {
+  Value v = make_thrown_error(t, type, message);  // t.pending roots it
+  if (is_obj_type(v, ObjType::Error)) as<ObjError>(v)->fields = fields;
+  throw ScriptThrow{};
+}
+
+// The HTTPError for a response that is not ok (SPEC §7.7).
+[[noreturn]] void throw_http_error(Thread& t, const std::string& method, const std::string& url, long status,
+                                   std::string_view body, std::optional<double> retry_after) {
+  ObjMap* f = new_map(t);
+  StackRoot root(t, Value::object(f));
+  map_put(t, f, "status", Value::integer(status));
+  map_put(t, f, "url", str_value(t, url));
+  map_put(t, f, "retry_after", retry_after ? Value::number(*retry_after) : Value());
+  std::string_view first = body.substr(0, 1024);
+  map_put(t, f, "body", str_value(t, first));
+  const char* reason = reason_phrase(status);
+  std::string msg = fmt::format("{}{}{} from {}{}{}", status, *reason ? " " : "", reason, method.empty() ? "" : method,
+                                method.empty() ? "" : " ", url);
+  if (retry_after) msg += fmt::format(" (retry after {} s)", fmt_seconds(*retry_after));
+  throw_with_fields(t, "HTTPError", msg, f);
+}
+
+std::optional<double> retry_after_of(const HttpResponse& r) {
+  for (const auto& [k, v] : r.headers)
+    if (k == "retry-after") return parse_retry_after(v);
+  return std::nullopt;
+}
+
+// Outcome for a breaker: connection errors, timeouts, 5xx and 429 fail.
+bool breaker_failure(const HttpResult& res) {
+  switch (res.failure) {
+    case HttpFailure::None: return res.response.status >= 500 || res.response.status == 429;
+    case HttpFailure::Timeout: return !res.deadline_cut;
+    case HttpFailure::Connect:
+    case HttpFailure::Other: return true;
+    default: return false;
+  }
+}
+
+Value run_request(Thread& t, HttpRequest& req, const char* label, bool check) {
   HttpCancel cancel;
   cancel.breaker = &t.gil.breaker;
   cancel.mask = kBreakInterrupt | kBreakTimeout;
   cancel.token = t.wait_token();
   cancel.deadline_ns = t.deadline_ns.load(std::memory_order_relaxed);
+  // Per-host policies (http.limit / http.breaker): one atomic load when
+  // none is set.
+  HostPolicies pol;
+  if (host_policies_active()) pol = host_policies_for(host_key_of(req.url));
+  HostBreaker::Ticket ticket;
+  if (pol.breaker) {
+    ticket = pol.breaker->before();
+    if (!ticket.allowed) {
+      ObjMap* f = new_map(t);
+      StackRoot root(t, Value::object(f));
+      map_put(t, f, "retry_after", Value::number(ticket.retry_after_s));
+      map_put(t, f, "host", str_value(t, pol.breaker_key));
+      throw_with_fields(t, "CircuitOpenError",
+                        fmt::format("circuit for {} is open after {} failures in a row: not calling {} {} (retry in {} s)",
+                                    pol.breaker_key, ticket.failures, req.method, req.url,
+                                    fmt_seconds(ticket.retry_after_s)),
+                        f);
+    }
+  }
   HttpResult res;
+  HostLimit::Acquire acq = HostLimit::Acquire::Ok;
+  double waited_s = 0;
+  bool limit_cut_by_job = false;
   {
     BlockingRegion br(t.interp.gil, t.gil, label);
-    res = http_perform(req, cancel);
+    if (pol.limit) {
+      std::uint64_t start = now_ns();
+      std::uint64_t deadline = start + static_cast<std::uint64_t>(std::min(req.timeout_s, 1e7) * 1e9);
+      if (cancel.deadline_ns && cancel.deadline_ns < deadline) {
+        deadline = cancel.deadline_ns;
+        limit_cut_by_job = true;
+      }
+      acq = pol.limit->acquire(deadline, cancel.token);
+      waited_s = static_cast<double>(now_ns() - start) / 1e9;
+      if (acq == HostLimit::Acquire::Ok) {
+        req.timeout_s = std::max(0.001, req.timeout_s - waited_s);
+        res = http_perform(req, cancel);
+        std::optional<double> ra;
+        if (res.failure == HttpFailure::None && (res.response.status == 429 || res.response.status == 503))
+          ra = retry_after_of(res.response);
+        pol.limit->release(res.response.status, ra ? *ra : 0);
+      }
+    } else {
+      res = http_perform(req, cancel);
+    }
+    if (pol.breaker) {
+      bool aborted = acq != HostLimit::Acquire::Ok || res.failure == HttpFailure::Interrupted;
+      pol.breaker->after(ticket, !aborted && breaker_failure(res), aborted);
+    }
   }
   t.check_interrupts();
+  if (acq == HostLimit::Acquire::Interrupted) raisef("IOError", "{} {} interrupted while waiting for the limit of {}", req.method, req.url, pol.limit_key);
+  if (acq == HostLimit::Acquire::Timeout) {
+    if (limit_cut_by_job)
+      raisef("TimeoutError", "{} {}: job deadline reached after waiting {} s for the limit of {}", req.method, req.url,
+             fmt_seconds(waited_s), pol.limit_key);
+    raisef("TimeoutError", "{} {} timed out after waiting {} s for the limit of {}", req.method, req.url,
+           fmt_seconds(waited_s), pol.limit_key);
+  }
   switch (res.failure) {
     case HttpFailure::None:
       break;
@@ -455,6 +584,7 @@ Value run_request(Thread& t, const HttpRequest& req, const char* label) {
       raise("IOError", res.error);
   }
   const HttpResponse& r = res.response;
+  if (check && !(r.status >= 200 && r.status <= 299)) throw_http_error(t, req.method, req.url, r.status, r.body, retry_after_of(r));
   ObjMap* out = new_map(t);
   map_put(t, out, "status", Value::integer(r.status));
   map_put(t, out, "ok", Value::boolean(r.status >= 200 && r.status <= 299));
@@ -463,13 +593,20 @@ Value run_request(Thread& t, const HttpRequest& req, const char* label) {
   for (const auto& [k, v] : r.headers) map_put(t, hm, k, str_value(t, v));
   map_put(t, out, "headers", Value::object(hm));
   map_put(t, out, "elapsed_s", Value::number(r.elapsed_s));
+  map_put(t, out, "url", str_value(t, req.url));
   return Value::object(out);
+}
+
+bool check_opt(Thread& t, Args a, int i) {
+  if (a.n <= i || !is_obj_type(a[i], ObjType::Map)) return false;
+  Value* c = map_get(t, as<ObjMap>(a[i]), "check");
+  return c && c->truthy();
 }
 
 Value http_get(Thread& t, Args a) {
   std::string_view url = arg_str(a, 0, "get");
   HttpRequest req = build_request(t, "GET", url, Value::undef(), opt_map(a, 1, "get"), "get");
-  return run_request(t, req, "http.get");
+  return run_request(t, req, "http.get", check_opt(t, a, 1));
 }
 
 Value http_post(Thread& t, Args a) {
@@ -479,7 +616,7 @@ Value http_post(Thread& t, Args a) {
   if (body.is_nil()) body = Value::undef();  // let opts.body supply it
   HttpRequest req = build_request(t, "POST", url, body, opts, "post");
   if (!req.has_body) req.has_body = true;  // POST always sends a (possibly empty) body
-  return run_request(t, req, "http.post");
+  return run_request(t, req, "http.post", check_opt(t, a, 2));
 }
 
 Value http_request(Thread& t, Args a) {
@@ -490,7 +627,125 @@ Value http_request(Thread& t, Args a) {
     raisef("ValueError", "request() invalid method '{}'", method);
   std::string_view url = arg_str(a, 1, "request");
   HttpRequest req = build_request(t, method, url, Value::undef(), opt_map(a, 2, "request"), "request");
-  return run_request(t, req, "http.request");
+  return run_request(t, req, "http.request", check_opt(t, a, 2));
+}
+
+// http.check(r): r when r.ok, else the HTTPError for it.
+Value http_check(Thread& t, Args a) {
+  ObjMap* r = arg_map(a, 0, "check");
+  Value* ok = map_get(t, r, "ok");
+  Value* status = map_get(t, r, "status");
+  if (!ok || !status || !status->is_int())
+    raise("TypeError", "check() needs a response from http.get/post/request (a map with 'ok' and 'status')");
+  if (ok->truthy()) return a[0];
+  std::string url;
+  if (Value* u = map_get(t, r, "url"); u && is_obj_type(*u, ObjType::String)) url = std::string(as<ObjString>(*u)->view());
+  std::string body;
+  if (Value* b = map_get(t, r, "body"); b && is_obj_type(*b, ObjType::String)) body = std::string(as<ObjString>(*b)->view().substr(0, 1024));
+  std::optional<double> ra;
+  if (Value* h = map_get(t, r, "headers"); h && is_obj_type(*h, ObjType::Map)) {
+    if (Value* v = map_get(t, as<ObjMap>(*h), "retry-after"); v && is_obj_type(*v, ObjType::String))
+      ra = parse_retry_after(as<ObjString>(*v)->view());
+  }
+  throw_http_error(t, "", url, status->as.i, body, ra);
+}
+
+std::string host_arg(Args a, const char* fn) {
+  std::string_view h = arg_str(a, 0, fn);
+  std::string key = normalize_host_arg(h);
+  if (key.empty()) raisef("ValueError", "{}() needs a host like \"api.example.com\" or \"127.0.0.1:8080\", got \"{}\"", fn, h);
+  return key;
+}
+
+// http.limit(host, {concurrency?, rate?, burst?}); nil options remove it.
+Value http_limit(Thread& t, Args a) {
+  std::string key = host_arg(a, "limit");
+  if (a.n < 2 || a[1].is_nil()) {
+    set_host_limit(key, std::nullopt);
+    return Value();
+  }
+  ObjMap* m = arg_map(a, 1, "limit");
+  check_option_keys(m, {"concurrency", "rate", "burst"}, "http.limit()");
+  HostLimit::Config c;
+  std::int64_t conc = opt_field_int(t, m, "concurrency", 0);
+  if (conc < 0 || conc > 1000000) raisef("ValueError", "http.limit() concurrency must be between 0 and 1000000, got {}", conc);
+  c.concurrency = static_cast<int>(conc);
+  c.rate = opt_field_nonneg(t, m, "rate", 0, "http.limit()");
+  c.burst = opt_field_nonneg(t, m, "burst", 0, "http.limit()");
+  if (std::isinf(c.rate) || std::isinf(c.burst)) raise("ValueError", "http.limit() rate and burst must be finite");
+  if (c.burst > 0 && c.burst < 1) raise("ValueError", "http.limit() burst must be at least 1");
+  if (c.concurrency == 0 && c.rate == 0)
+    raise("ValueError", "http.limit() needs 'concurrency' or 'rate' (use http.limit(host, nil) to remove a limit)");
+  set_host_limit(key, c);
+  return Value();
+}
+
+// time.now() (wall clock seconds), for the timestamps of limits/breakers.
+double wall_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+Value http_limits(Thread& t, Args) {
+  auto all = all_host_limits();
+  ObjMap* out = new_map(t);
+  StackRoot root(t, Value::object(out));
+  for (auto& [host, lim] : all) {
+    HostLimit::Stats s = lim->stats();
+    ObjMap* m = new_map(t);
+    map_put(t, out, host, Value::object(m));
+    map_put(t, m, "concurrency", Value::integer(s.config.concurrency));
+    map_put(t, m, "rate", Value::number(s.config.rate));
+    map_put(t, m, "burst", Value::number(s.config.burst));
+    map_put(t, m, "in_flight", Value::integer(s.in_flight));
+    map_put(t, m, "waiting", Value::integer(s.waiting));
+    map_put(t, m, "paused_until", s.paused_for > 0 ? Value::number(wall_now() + s.paused_for) : Value());
+    map_put(t, m, "paused_for", Value::number(s.paused_for));
+    map_put(t, m, "calls", Value::integer(static_cast<std::int64_t>(s.calls)));
+    map_put(t, m, "waited", Value::integer(static_cast<std::int64_t>(s.waited)));
+    map_put(t, m, "throttled", Value::integer(static_cast<std::int64_t>(s.throttled)));
+    map_put(t, m, "wait_s", Value::number(s.wait_s));
+  }
+  return Value::object(out);
+}
+
+// http.breaker(host, {failures: 5, reset: 10}); nil options remove it.
+Value http_breaker(Thread& t, Args a) {
+  std::string key = host_arg(a, "breaker");
+  if (a.n >= 2 && a[1].is_nil()) {
+    set_host_breaker(key, std::nullopt);
+    return Value();
+  }
+  ObjMap* m = a.n >= 2 ? arg_map(a, 1, "breaker") : nullptr;
+  check_option_keys(m, {"failures", "reset"}, "http.breaker()");
+  HostBreaker::Config c;
+  std::int64_t f = opt_field_int(t, m, "failures", 5);
+  if (f < 1 || f > 1000000) raisef("ValueError", "http.breaker() failures must be between 1 and 1000000, got {}", f);
+  c.failures = static_cast<int>(f);
+  c.reset_s = opt_field_nonneg(t, m, "reset", 10, "http.breaker()");
+  if (std::isinf(c.reset_s)) raise("ValueError", "http.breaker() reset must be finite");
+  set_host_breaker(key, c);
+  return Value();
+}
+
+Value http_breakers(Thread& t, Args) {
+  auto all = all_host_breakers();
+  ObjMap* out = new_map(t);
+  StackRoot root(t, Value::object(out));
+  for (auto& [host, br] : all) {
+    HostBreaker::Stats s = br->stats();
+    ObjMap* m = new_map(t);
+    map_put(t, out, host, Value::object(m));
+    map_put(t, m, "state", str_value(t, breaker_state_name(s.state)));
+    map_put(t, m, "failures", Value::integer(s.failures));
+    map_put(t, m, "opened_at", s.opened_ago >= 0 ? Value::number(wall_now() - s.opened_ago) : Value());
+    map_put(t, m, "threshold", Value::integer(s.config.failures));
+    map_put(t, m, "reset", Value::number(s.config.reset_s));
+    map_put(t, m, "calls", Value::integer(static_cast<std::int64_t>(s.calls)));
+    map_put(t, m, "failed", Value::integer(static_cast<std::int64_t>(s.failed)));
+    map_put(t, m, "rejected", Value::integer(static_cast<std::int64_t>(s.rejected)));
+    map_put(t, m, "opened", Value::integer(static_cast<std::int64_t>(s.opened)));
+  }
+  return Value::object(out);
 }
 
 // ------------------------------------------------------------- mock server
@@ -614,6 +869,9 @@ Value http_mock_server(Thread& t, Args a) {
     std::int64_t threads = opt_field_int(t, opts, "threads", 64);
     if (threads < 1 || threads > 1024) raise("ValueError", "mock_server() threads must be between 1 and 1024");
     o.threads = static_cast<int>(threads);
+    std::int64_t rl = opt_field_int(t, opts, "rate_limit", 0);
+    if (rl < 0 || rl > 1000000) raise("ValueError", "mock_server() rate_limit must be between 0 and 1000000 requests per second");
+    o.rate_limit = static_cast<int>(rl);
   }
   auto server = std::make_shared<MockServer>();
   std::string err;
@@ -653,6 +911,11 @@ void register_http(Interp& in) {
   put("post", in.native("post", http_post, 1, 3));
   put("request", in.native("request", http_request, 2, 3));
   put("mock_server", in.native("mock_server", http_mock_server, 0, 1));
+  put("check", in.native("check", http_check, 1, 1));
+  put("limit", in.native("limit", http_limit, 1, 2));
+  put("limits", in.native("limits", http_limits, 0, 0));
+  put("breaker", in.native("breaker", http_breaker, 1, 2));
+  put("breakers", in.native("breakers", http_breakers, 0, 0));
   in.add_builtin("http", Value::object(m));
 }
 

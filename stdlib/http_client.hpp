@@ -57,6 +57,7 @@ enum class HttpFailure {
 struct HttpResult {
   HttpFailure failure = HttpFailure::None;
   std::string error;  // message for the error (when failure != None)
+  bool deadline_cut = false;  // a Timeout caused by the job's deadline
   HttpResponse response;
 };
 

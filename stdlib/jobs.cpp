@@ -47,6 +47,8 @@
 #include "interpreter/vm.hpp"
 #include "modules.hpp"
 #include "runtime/natives.hpp"
+#include "stdlib/durable.hpp"
+#include "stdlib/http_limits.hpp"
 #include "sys_exit.hpp"
 #include "jobs_view.hpp"
 #include "thread.hpp"
@@ -109,6 +111,8 @@ struct JobHandle : ObjHandle {
   int round_attempts = 0;      // attempts since the last (re)queue by retry_failed
   std::uint64_t finish_seq = 0;
   int watchers = 0;            // threads waiting for this job to finish
+  std::uint64_t deadline_at = 0;  // now_ns() by which the whole job must end (0: none)
+  std::string unique;          // unique key (empty: none)
 
   const char* type_name() const override { return "job"; }
   const MethodTable& methods() const override;
@@ -149,8 +153,13 @@ struct QueueHandle : ObjHandle {
   double backoff = 0.1;
   double timeout = 0;
   double rate = 0;
+  double max_retry_after = 300;
+  double deadline = 0;  // default per-job deadline, seconds (0: none)
 
   // Under JobsState::mu.
+  bool paused = false;
+  std::map<std::string, JobHandle*> unique;  // keys of unfinished jobs
+  std::vector<struct Ticker*> tickers;       // q.every()
   std::set<JobHandle*, ReadyCmp> ready;
   std::set<JobHandle*, DelayCmp> delayed;  // delay / retry backoff not over yet
   std::set<JobHandle*> running;
@@ -183,6 +192,29 @@ struct QueueHandle : ObjHandle {
 
   bool idle() const { return ready.empty() && delayed.empty() && running.empty(); }
   bool has_pending() const { return !ready.empty() || !delayed.empty(); }
+};
+
+// q.every(seconds, fn, ...args): submits fn(args) every `seconds`; a tick is
+// skipped while the previous run is unfinished. Fired by the queue's workers
+// (which hold the GIL when they look for work).
+struct Ticker : ObjHandle {
+  QueueHandle* queue = nullptr;
+  Value fn;
+  std::vector<Value> args;
+  double every = 1;
+  std::uint64_t next_at = 0;  // under JobsState::mu
+  bool cancelled = false;     // under JobsState::mu
+  JobHandle* last = nullptr;  // the last job submitted (GIL holder only)
+  std::int64_t runs = 0, skipped = 0;
+  const char* type_name() const override { return "ticker"; }
+  const MethodTable& methods() const override;
+  void trace(Heap& heap) override {
+    heap.mark_value(fn);
+    for (Value v : args) heap.mark_value(v);
+    if (last) heap.mark_obj(last);
+    if (queue) heap.mark_obj(queue);
+  }
+  std::string repr() const override { return fmt::format("<ticker every {} s>", every); }
 };
 
 // ------------------------------------------------------------- watchdog
@@ -298,6 +330,7 @@ void QueueHandle::trace(Heap& heap) {
   for (JobHandle* j : delayed) heap.mark_obj(j);
   for (JobHandle* j : running) heap.mark_obj(j);
   for (JobHandle* j : dead) heap.mark_obj(j);
+  for (Ticker* k : tickers) heap.mark_obj(k);
 }
 
 JobHandle* job_self(Args a) { return static_cast<JobHandle*>(a.self.as.o); }
@@ -444,6 +477,7 @@ std::optional<double> timeout_arg(Args a, int i, const char* fn) {
 // notification can help).
 JobHandle* take_job(QueueHandle* q, std::uint64_t now, std::uint64_t& wake) {
   wake = 0;
+  if (q->paused) return nullptr;  // resume() notifies
   while (!q->delayed.empty() && (*q->delayed.begin())->ready_at <= now) {
     JobHandle* j = *q->delayed.begin();
     q->delayed.erase(q->delayed.begin());
@@ -467,55 +501,227 @@ JobHandle* take_job(QueueHandle* q, std::uint64_t now, std::uint64_t& wake) {
   return j;
 }
 
+// The job the calling worker thread is running (for jobs.remaining() and
+// jobs.snooze()), and a snooze requested by it (seconds; < 0: none).
+thread_local JobHandle* tl_job = nullptr;
+thread_local double tl_snooze = -1;
+
+// Removes a finished job's unique key (under S.mu).
+void drop_unique(QueueHandle* q, JobHandle* j) {
+  if (j->unique.empty()) return;
+  auto it = q->unique.find(j->unique);
+  if (it != q->unique.end() && it->second == j) q->unique.erase(it);
+}
+
+// True on a `weft worker` thread while it runs a durable job.
+thread_local bool tl_durable_job = false;
+thread_local std::uint64_t tl_durable_deadline = 0;  // now_ns(); 0: none
+
+}  // namespace
+
+void durable::enter_job(std::uint64_t deadline_ns) {
+  tl_durable_job = true;
+  tl_durable_deadline = deadline_ns;
+  tl_snooze = -1;
+}
+
+double durable::leave_job() {
+  tl_durable_job = false;
+  tl_durable_deadline = 0;
+  double s = tl_snooze;
+  tl_snooze = -1;
+  return s;
+}
+
+// The `retry_after` an error asks for (HTTPError from a 429/503 with
+// Retry-After, CircuitOpenError), in seconds; < 0 when it has none.
+double durable::error_retry_after(Thread& t, Value error, bool& circuit_open) {
+  circuit_open = false;
+  if (!is_obj_type(error, ObjType::Error)) return -1;
+  auto* e = as<ObjError>(error);
+  circuit_open = e->type_name->view() == "CircuitOpenError";
+  if (!e->fields) return -1;
+  Value* v = map_get(t, e->fields, "retry_after");
+  if (!v) return -1;
+  if (v->is_int()) return static_cast<double>(v->as.i);
+  if (v->is_number()) return v->as.d;
+  return -1;
+}
+
+namespace {
+
+using durable::error_retry_after;
+
+void fail_job(JobsState& S, QueueHandle* q, JobHandle* j) {
+  j->status.store(JobStatus::Failed);
+  j->finish_seq = ++S.finish_seq;
+  q->dead.push_back(j);
+  ++q->failed;
+  drop_unique(q, j);
+  S.notify_done(j);
+}
+
 // Runs one attempt of `j` on worker `t` (GIL held) and records the outcome.
 void run_attempt(Thread& t, QueueHandle* q, JobHandle* j) {
   JobsState& S = *q->S;
   std::uint64_t deadline = 0, token = 0;
-  if (j->timeout > 0) {
-    deadline = now_ns() + secs_to_ns(j->timeout);
-    t.deadline_ns.store(deadline);
-    token = S.watchdog.add(&t, deadline);
-  }
+  if (j->timeout > 0) deadline = now_ns() + secs_to_ns(j->timeout);
+  // The whole-job deadline bounds the attempt like its own timeout does:
+  // the watchdog interrupts CPU-bound code and every blocking call shortens
+  // its wait to Thread::deadline_ns.
+  if (j->deadline_at && (!deadline || j->deadline_at < deadline)) deadline = j->deadline_at;
   Value result, error;
-  bool ok;
-  try {
-    ok = guarded_call(t, j->fn, j->args.data(), static_cast<int>(j->args.size()), result, error);
-  } catch (SysExit&) {
-    ok = false;
-    error = Value::object(new_error(t, "JobError", "sys.exit() was called inside a job"));
+  bool ok = false;
+  bool expired = j->deadline_at && now_ns() >= j->deadline_at;
+  tl_snooze = -1;
+  if (!expired) {
+    if (deadline) {
+      t.deadline_ns.store(deadline);
+      token = S.watchdog.add(&t, deadline);
+    }
+    tl_job = j;
+    try {
+      ok = guarded_call(t, j->fn, j->args.data(), static_cast<int>(j->args.size()), result, error);
+    } catch (SysExit&) {
+      ok = false;
+      error = Value::object(new_error(t, "JobError", "sys.exit() was called inside a job"));
+    }
+    tl_job = nullptr;
+    if (deadline) {
+      S.watchdog.remove(deadline, token);
+      t.deadline_ns.store(0);
+      clear_timeout_bit(t);
+    }
   }
-  if (deadline) {
-    S.watchdog.remove(deadline, token);
-    t.deadline_ns.store(0);
-    clear_timeout_bit(t);
+  double snooze = tl_snooze;
+  tl_snooze = -1;
+  std::uint64_t now = now_ns();
+  // A failure at (or within a hair of) the job's deadline is the deadline's
+  // doing: the job fails for good with that reason.
+  bool past_deadline = j->deadline_at && (expired || (!ok && snooze < 0 && now + 2000000 >= j->deadline_at));
+  bool circuit_open = false;
+  double retry_after = ok || past_deadline ? -1 : error_retry_after(t, error, circuit_open);
+  // Values are made before taking the lock (allocation needs the GIL and no lock).
+  Value deadline_error;
+  if (j->deadline_at) {
+    // The last error is worth showing unless it is the deadline's own timeout.
+    bool own_timeout = is_obj_type(error, ObjType::Error) && as<ObjError>(error)->type_name->view() == "TimeoutError";
+    std::string last = error.is_nil() || error.is_undef() || own_timeout ? std::string() : to_str(error);
+    deadline_error = Value::object(new_error(
+        t, "TimeoutError", last.empty() || expired ? "deadline exceeded" : fmt::format("deadline exceeded (last error: {})", last)));
   }
   std::lock_guard<std::mutex> lk(S.mu);
   q->running.erase(j);
-  if (ok) {
+  if (snooze >= 0 && !past_deadline && !q->hard) {
+    // jobs.snooze(): not an attempt (neither in attempts() nor against `retries`).
+    --j->round_attempts;
+    --j->attempts;
+    j->ready_at = now + secs_to_ns(snooze);
+    if (!j->deadline_at || j->ready_at < j->deadline_at) {
+      j->status.store(JobStatus::Retrying);
+      q->delayed.insert(j);
+      if (q->idle_workers > 0) q->work_cv.notify_one();
+      return;
+    }
+    error = deadline_error;
+    past_deadline = true;
+  }
+  if (ok && snooze < 0) {
     j->result = result;
     j->status.store(JobStatus::Done);
     j->finish_seq = ++S.finish_seq;
     ++q->done;
+    drop_unique(q, j);
     S.notify_done(j);
     return;
   }
-  j->error = error;
+  j->error = past_deadline ? deadline_error : error;
+  if (past_deadline) {
+    fail_job(S, q, j);
+    return;
+  }
+  // A circuit that is open says nothing about the job: try again when it
+  // half-opens, without using up an attempt.
+  if (circuit_open) {
+    --j->round_attempts;
+    --j->attempts;
+  }
   if (j->round_attempts <= j->retries && !q->hard) {
-    double wait = j->backoff * std::ldexp(1.0, j->round_attempts - 1);
+    double wait = j->backoff * std::ldexp(1.0, std::max(0, j->round_attempts - 1));
     std::uniform_real_distribution<double> jitter(0.0, 0.1);
     wait *= 1.0 + jitter(S.rng);
-    j->ready_at = now_ns() + secs_to_ns(wait);
+    // The server said when to come back: not before (capped, so a silly
+    // header cannot park a job for a day).
+    if (retry_after >= 0) wait = std::max(wait, std::min(retry_after, q->max_retry_after));
+    j->ready_at = now + secs_to_ns(wait);
+    if (j->deadline_at && j->ready_at >= j->deadline_at) {
+      // The next attempt could not start before the deadline: fail now.
+      j->error = deadline_error;
+      fail_job(S, q, j);
+      return;
+    }
     j->status.store(JobStatus::Retrying);
     q->delayed.insert(j);
     ++q->retried;
     if (q->idle_workers > 0) q->work_cv.notify_one();
     return;
   }
-  j->status.store(JobStatus::Failed);
-  j->finish_seq = ++S.finish_seq;
-  q->dead.push_back(j);
-  ++q->failed;
-  S.notify_done(j);
+  fail_job(S, q, j);
+}
+
+struct SubmitOpts {
+  std::int64_t retries;
+  std::int64_t priority = 0;
+  double delay = 0;
+  double timeout;
+  double backoff;
+  double deadline = 0;  // seconds from submission (0: none)
+  std::string unique;   // empty: none
+};
+JobHandle* submit_job(Thread& t, QueueHandle* q, const SubmitOpts& o, Value fn, const Value* args, int argc);
+SubmitOpts default_opts(QueueHandle* q);
+
+
+bool tickers_due(QueueHandle* q, std::uint64_t now, std::uint64_t& wake) {
+  bool due = false;
+  if (q->closed) return false;
+  for (Ticker* k : q->tickers) {
+    if (k->cancelled) continue;
+    if (k->next_at <= now) due = true;
+    else if (!wake || k->next_at < wake) wake = k->next_at;
+  }
+  return due;
+}
+
+void fire_tickers(Thread& t, QueueHandle* q) {
+  JobsState& S = *q->S;
+  std::vector<Ticker*> due;
+  {
+    std::lock_guard<std::mutex> lk(S.mu);
+    if (q->tickers.empty() || q->closed) return;
+    std::uint64_t now = now_ns();
+    for (Ticker* k : q->tickers) {
+      if (k->cancelled || k->next_at > now) continue;
+      due.push_back(k);
+      std::uint64_t step = secs_to_ns(k->every);
+      k->next_at += step;
+      if (k->next_at <= now) k->next_at = now + step;  // fell behind: no burst of catch-up ticks
+    }
+    q->tickers.erase(std::remove_if(q->tickers.begin(), q->tickers.end(), [](Ticker* k) { return k->cancelled; }),
+                     q->tickers.end());
+  }
+  for (Ticker* k : due) {
+    if (k->last && !is_final(k->last->status.load())) {
+      ++k->skipped;
+      continue;
+    }
+    try {
+      k->last = submit_job(t, q, default_opts(q), k->fn, k->args.data(), static_cast<int>(k->args.size()));
+      ++k->runs;
+    } catch (NativeError&) {
+      // The queue was shut down meanwhile: the ticker ends with it.
+    }
+  }
 }
 
 // The worker loop: returns when the queue is closed and has nothing left.
@@ -526,6 +732,7 @@ void worker_loop(Thread& t, QueueHandle* q) {
     JobHandle* j = nullptr;
     bool exit = false;
     std::uint64_t wake = 0;
+    fire_tickers(t, q);
     {
       std::lock_guard<std::mutex> lk(S.mu);
       j = take_job(q, now_ns(), wake);
@@ -538,12 +745,14 @@ void worker_loop(Thread& t, QueueHandle* q) {
       {
         std::unique_lock<std::mutex> lk(S.mu);
         for (;;) {
-          j = take_job(q, now_ns(), wake);
+          std::uint64_t now = now_ns();
+          j = take_job(q, now, wake);
           if (j) break;
           if (q->closed && !q->has_pending()) {
             exit = true;
             break;
           }
+          if (tickers_due(q, now, wake)) break;  // fired at the top, with the GIL
           ++q->idle_workers;
           if (wake)
             q->work_cv.wait_until(lk, steady_at(wake));
@@ -555,6 +764,7 @@ void worker_loop(Thread& t, QueueHandle* q) {
       gil.acquire(t.gil);
     }
     if (exit) return;
+    if (!j) continue;  // a q.every() tick is due: fired at the top
     run_attempt(t, q, j);
   }
 }
@@ -616,20 +826,17 @@ void start_workers(Thread& t, QueueHandle* q) {
 
 // -------------------------------------------------------------- submit
 
-struct SubmitOpts {
-  std::int64_t retries;
-  std::int64_t priority = 0;
-  double delay = 0;
-  double timeout;
-  double backoff;
-};
-
 JobHandle* submit_job(Thread& t, QueueHandle* q, const SubmitOpts& o, Value fn, const Value* args, int argc) {
   if (!is_callable(fn)) raisef("TypeError", "submit() needs a function, not {}", type_name(fn));
   JobsState& S = *q->S;
   {
     std::lock_guard<std::mutex> lk(S.mu);
     if (q->closed) raisef("JobError", "queue \"{}\" is shut down: it takes no new jobs", q->name);
+    // unique: while a job with this key is unfinished, it is the answer.
+    if (!o.unique.empty()) {
+      auto it = q->unique.find(o.unique);
+      if (it != q->unique.end()) return it->second;
+    }
   }
   auto* j = t.interp.heap.make<JobHandle>();
   j->queue = q;
@@ -639,9 +846,17 @@ JobHandle* submit_job(Thread& t, QueueHandle* q, const SubmitOpts& o, Value fn, 
   j->retries = o.retries;
   j->timeout = o.timeout;
   j->backoff = o.backoff;
+  if (o.deadline > 0) j->deadline_at = now_ns() + secs_to_ns(o.deadline);
   bool need_start;
   {
     std::lock_guard<std::mutex> lk(S.mu);
+    if (!o.unique.empty()) {
+      // Another thread may have submitted the same key while we allocated.
+      auto it = q->unique.find(o.unique);
+      if (it != q->unique.end()) return it->second;
+      j->unique = o.unique;
+      q->unique.emplace(o.unique, j);
+    }
     j->id = S.next_job_id++;
     j->seq = S.next_seq++;
     std::uint64_t now = now_ns();
@@ -664,6 +879,7 @@ SubmitOpts default_opts(QueueHandle* q) {
   o.retries = q->retries;
   o.timeout = q->timeout;
   o.backoff = q->backoff;
+  o.deadline = q->deadline;
   return o;
 }
 
@@ -706,6 +922,7 @@ Value Job_cancel(Thread&, Args a) {
   j->status.store(JobStatus::Cancelled);
   j->finish_seq = ++S.finish_seq;
   ++q->cancelled;
+  drop_unique(q, j);
   S.notify_done(j);
   return Value::boolean(true);
 }
@@ -726,7 +943,7 @@ Value Queue_submit(Thread& t, Args a) {
 Value Queue_submit_with(Thread& t, Args a) {
   QueueHandle* q = queue_self(a);
   ObjMap* m = a[0].is_nil() ? nullptr : arg_map(a, 0, "submit_with");
-  check_option_keys(m, {"retries", "priority", "delay", "timeout", "backoff"}, "submit_with()");
+  check_option_keys(m, {"retries", "priority", "delay", "timeout", "backoff", "deadline", "unique"}, "submit_with()");
   SubmitOpts o = default_opts(q);
   o.retries = opt_field_int(t, m, "retries", o.retries);
   if (o.retries < 0 || o.retries > 1000) raisef("ValueError", "retries must be between 0 and 1000, got {}", o.retries);
@@ -734,6 +951,11 @@ Value Queue_submit_with(Thread& t, Args a) {
   o.delay = opt_field_nonneg(t, m, "delay", 0, "submit_with()");
   o.timeout = opt_field_nonneg(t, m, "timeout", o.timeout, "submit_with()");
   o.backoff = opt_field_nonneg(t, m, "backoff", o.backoff, "submit_with()");
+  o.deadline = opt_field_nonneg(t, m, "deadline", o.deadline, "submit_with()");
+  if (m) {
+    if (Value* u = map_get(t, m, "unique"); u && !u->is_nil())
+      o.unique = is_obj_type(*u, ObjType::String) ? std::string(as<ObjString>(*u)->view()) : to_repr(*u);
+  }
   return Value::object(submit_job(t, q, o, a[1], a.v + 2, a.n - 2));
 }
 
@@ -790,6 +1012,34 @@ Value Queue_stats(Thread& t, Args a) {
   map_put(t, m, "retried", Value::integer(retried));
   map_put(t, m, "workers", Value::integer(q->workers));
   map_put(t, m, "live_workers", Value::integer(live));
+  {
+    std::lock_guard<std::mutex> lk(q->S->mu);
+    map_put(t, m, "paused", Value::boolean(q->paused));
+  }
+  // Why jobs may be waiting: per host with an http.limit or http.breaker,
+  // calls in flight, calls waiting for the limit, the Retry-After pause
+  // left, and the breaker's state (process-wide figures).
+  ObjMap* hosts = new_map(t);
+  map_put(t, m, "hosts", Value::object(hosts));
+  for (auto& [host, lim] : all_host_limits()) {
+    HostLimit::Stats ls = lim->stats();
+    ObjMap* h = new_map(t);
+    map_put(t, hosts, host, Value::object(h));
+    map_put(t, h, "in_flight", Value::integer(ls.in_flight));
+    map_put(t, h, "waiting", Value::integer(ls.waiting));
+    map_put(t, h, "paused_for", Value::number(ls.paused_for));
+  }
+  for (auto& [host, br] : all_host_breakers()) {
+    HostBreaker::Stats bs = br->stats();
+    ObjMap* h;
+    if (Value* v = map_get(t, hosts, host)) {
+      h = as<ObjMap>(*v);
+    } else {
+      h = new_map(t);
+      map_put(t, hosts, host, Value::object(h));
+    }
+    map_put(t, h, "breaker", str_value(t, breaker_state_name(bs.state)));
+  }
   return Value::object(m);
 }
 
@@ -834,12 +1084,17 @@ void shutdown_queue(Thread& t, QueueHandle* q, bool wait) {
   {
     std::lock_guard<std::mutex> lk(S.mu);
     q->closed = true;
+    // Draining a paused queue would wait forever: shutting down resumes it.
+    q->paused = false;
+    for (Ticker* k : q->tickers) k->cancelled = true;
+    q->tickers.clear();
     if (!wait) {
       q->hard = true;
       auto cancel = [&](JobHandle* j) {
         j->status.store(JobStatus::Cancelled);
         j->finish_seq = ++S.finish_seq;
         ++q->cancelled;
+        drop_unique(q, j);
       };
       for (JobHandle* j : q->ready) cancel(j);
       for (JobHandle* j : q->delayed) cancel(j);
@@ -860,7 +1115,58 @@ Value Queue_shutdown(Thread& t, Args a) {
   return Value();
 }
 
+Value Queue_pause(Thread&, Args a) {
+  QueueHandle* q = queue_self(a);
+  std::lock_guard<std::mutex> lk(q->S->mu);
+  q->paused = true;
+  return Value();
+}
+
+Value Queue_resume(Thread&, Args a) {
+  QueueHandle* q = queue_self(a);
+  std::lock_guard<std::mutex> lk(q->S->mu);
+  q->paused = false;
+  q->work_cv.notify_all();
+  return Value();
+}
+
+Value Queue_paused(Thread&, Args a) {
+  QueueHandle* q = queue_self(a);
+  std::lock_guard<std::mutex> lk(q->S->mu);
+  return Value::boolean(q->paused);
+}
+
+// q.every(seconds, fn, ...args): the first run is one period from now.
+Value Queue_every(Thread& t, Args a) {
+  QueueHandle* q = queue_self(a);
+  double every = arg_number(a, 0, "every");
+  if (!(every >= 0.001) || std::isinf(every)) raise("ValueError", "every() needs a period of at least 0.001 seconds");
+  Value fn = a[1];
+  if (!is_callable(fn)) raisef("TypeError", "every() argument 2 must be a function, not {}", type_name(fn));
+  auto* k = t.interp.heap.make<Ticker>();
+  k->queue = q;
+  k->fn = fn;
+  k->args.assign(a.v + 2, a.v + a.n);
+  k->every = every;
+  JobsState& S = *q->S;
+  bool need_start;
+  {
+    std::lock_guard<std::mutex> lk(S.mu);
+    if (q->closed) raisef("JobError", "queue \"{}\" is shut down: it takes no new jobs", q->name);
+    k->next_at = now_ns() + secs_to_ns(every);
+    q->tickers.push_back(k);
+    need_start = !q->started;
+    q->work_cv.notify_all();  // an idle worker recomputes its wake-up time
+  }
+  if (need_start) start_workers(t, q);
+  return Value::object(k);
+}
+
 const MethodTable kQueueMethods = {
+    {"pause", {Queue_pause, 0, 0}},
+    {"resume", {Queue_resume, 0, 0}},
+    {"paused", {Queue_paused, 0, 0}},
+    {"every", {Queue_every, 2, -1}},
     {"submit", {Queue_submit, 1, -1}},
     {"submit_with", {Queue_submit_with, 2, -1}},
     {"map", {Queue_map, 2, 2}},
@@ -874,7 +1180,8 @@ const MethodTable kQueueMethods = {
 
 Value jobs_queue(Thread& t, Args a) {
   ObjMap* m = (a.n < 1 || a[0].is_nil()) ? nullptr : arg_map(a, 0, "queue");
-  check_option_keys(m, {"workers", "retries", "backoff", "timeout", "rate", "name"}, "jobs.queue()");
+  check_option_keys(m, {"workers", "retries", "backoff", "timeout", "rate", "name", "max_retry_after", "deadline"},
+                    "jobs.queue()");
   JobsState& S = state(t.interp);
   std::int64_t workers = opt_field_int(t, m, "workers", 4);
   if (workers < 1 || workers > 256) raisef("ValueError", "workers must be between 1 and 256, got {}", workers);
@@ -883,6 +1190,8 @@ Value jobs_queue(Thread& t, Args a) {
   double backoff = opt_field_nonneg(t, m, "backoff", 0.1, "jobs.queue()");
   double timeout = opt_field_nonneg(t, m, "timeout", 0, "jobs.queue()");
   double rate = opt_field_nonneg(t, m, "rate", 0, "jobs.queue()");
+  double max_retry_after = opt_field_nonneg(t, m, "max_retry_after", 300, "jobs.queue()");
+  double deadline = opt_field_nonneg(t, m, "deadline", 0, "jobs.queue()");
   std::string name = opt_field_str(t, m, "name", "");
   if (name.empty()) {
     int n = ++S.unnamed_queues;
@@ -896,6 +1205,8 @@ Value jobs_queue(Thread& t, Args a) {
   q->backoff = backoff;
   q->timeout = timeout;
   q->rate = rate;
+  q->max_retry_after = max_retry_after;
+  q->deadline = deadline;
   return Value::object(q);
 }
 
@@ -971,6 +1282,40 @@ void drain_at_exit(Thread& t) {
 
 }  // namespace
 
+Value Ticker_cancel(Thread&, Args a) {
+  auto* k = static_cast<Ticker*>(a.self.as.o);
+  std::lock_guard<std::mutex> lk(k->queue->S->mu);
+  bool was = !k->cancelled;
+  k->cancelled = true;
+  return Value::boolean(was);
+}
+
+Value Ticker_runs(Thread&, Args a) { return Value::integer(static_cast<Ticker*>(a.self.as.o)->runs); }
+Value Ticker_skipped(Thread&, Args a) { return Value::integer(static_cast<Ticker*>(a.self.as.o)->skipped); }
+
+const MethodTable kTickerMethods = {
+    {"cancel", {Ticker_cancel, 0, 0}}, {"runs", {Ticker_runs, 0, 0}}, {"skipped", {Ticker_skipped, 0, 0}}};
+
+// jobs.remaining(): seconds left of the current job's deadline, or nil.
+Value jobs_remaining(Thread&, Args) {
+  JobHandle* j = tl_job;
+  std::uint64_t at = j ? j->deadline_at : tl_durable_deadline;
+  if (!at) return Value();
+  std::uint64_t now = now_ns();
+  return Value::number(at > now ? static_cast<double>(at - now) / 1e9 : 0.0);
+}
+
+// jobs.snooze(seconds): ends the attempt; the job runs again after `seconds`
+// without using up an attempt.
+Value jobs_snooze(Thread&, Args a) {
+  double s = arg_number(a, 0, "snooze");
+  if (!(s >= 0) || std::isinf(s)) raise("ValueError", "snooze() needs a number of seconds >= 0");
+  if (!tl_job && !tl_durable_job) raise("RuntimeError", "jobs.snooze() can only be called inside a job");
+  tl_snooze = s;
+  raisef("JobSnooze", "job snoozed for {} s", float_repr(s));
+}
+
+const MethodTable& Ticker::methods() const { return kTickerMethods; }
 const MethodTable& JobHandle::methods() const { return kJobMethods; }
 const MethodTable& QueueHandle::methods() const { return kQueueMethods; }
 
@@ -983,6 +1328,8 @@ void register_jobs(Interp& in) {
   put("queue", jobs_queue, 0, 1);
   put("wait", jobs_wait, 1, 2);
   put("as_completed", jobs_as_completed, 1, 2);
+  put("remaining", jobs_remaining, 0, 0);
+  put("snooze", jobs_snooze, 1, 1);
   in.add_builtin("jobs", Value::object(m));
   // Drain before wait_all_threads (which would otherwise wait for idle
   // workers forever).

@@ -124,9 +124,10 @@ bool parse_u64(const std::string& s, std::uint64_t& out) {
 int mock_api_main(int argc, char** argv) {
   MockServerOptions opts;
   // The one option parser of every sub-command (runtime/cli_options.hpp).
-  OptionParser p("weft mock-api", "usage: weft mock-api [--port P] [--latency MS] [--fail-rate F] [--seed S] [--threads N]",
+  OptionParser p("weft mock-api", "usage: weft mock-api [--port P] [--latency MS] [--fail-rate F] [--seed S] [--threads N] [--rate-limit N]",
                  "Serves a fake external API on 127.0.0.1 until SIGINT/SIGTERM.\n"
-                 "Routes: GET /users/ID, GET /slow?ms=N, GET /status/CODE, POST /echo");
+                 "Routes: GET /users/ID, GET /slow?ms=N, GET /status/CODE, POST /echo,\n"
+                 "        POST /outage?seconds=S (every /users/ID fails with 503 for S seconds), GET /stats");
   p.option("--port", "P", "port to listen on (0 picks a free one; default 0)", [&](const std::string& v) {
     std::uint64_t n;
     if (!parse_u64(v, n) || n > 65535) throw UsageError{fmt::format("invalid port '{}'", v)};
@@ -149,6 +150,13 @@ int mock_api_main(int argc, char** argv) {
     if (!parse_u64(v, n) || n < 1 || n > 1024) throw UsageError{fmt::format("invalid thread count '{}'", v)};
     opts.threads = static_cast<int>(n);
   });
+  p.option("--rate-limit", "N", "answer /users/ID with 429 and Retry-After beyond N requests/s (default 0: none)",
+           [&](const std::string& v) {
+             std::uint64_t n;
+             if (!parse_u64(v, n) || n > 1000000)
+               throw UsageError{fmt::format("invalid rate limit '{}' (requests per second)", v)};
+             opts.rate_limit = static_cast<int>(n);
+           });
   try {
     std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);  // argv[0] is "mock-api"
     std::vector<std::string> rest = p.parse(args, !args.empty() && args[0] == "mock-api" ? 1 : 0, false);

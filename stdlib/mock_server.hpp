@@ -10,6 +10,10 @@
 //   GET  /slow?ms=N     waits N ms, then {"slept_ms": N}
 //   GET  /status/CODE   that status with {"status": CODE}
 //   POST /echo          the request body, with the request's Content-Type
+//   POST /outage?seconds=S  every /users/ID fails with 503 for S seconds
+//   GET  /stats         {"requests", "users", "rate_limited", "outage_failed"}
+// With `rate_limit` N, /users/ID requests beyond N in one clock second are
+// answered 429 with `Retry-After: 1`.
 //   anything else       404 {"error": "not found", ...}
 // Every wait is a condition-variable wait that stop() interrupts, so stop()
 // returns promptly even with requests in flight.
@@ -32,6 +36,7 @@ struct MockServerOptions {
   double fail_rate = 0;     // fraction of /users/ID requests answered with 503
   std::uint64_t seed = 0;   // seeds the failure sequence
   int threads = 64;         // request-handling threads
+  int rate_limit = 0;       // /users/ID requests per second before 429 (0: none)
 };
 
 // What the loadable module implements; MockServer forwards to it.

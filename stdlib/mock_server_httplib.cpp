@@ -91,6 +91,32 @@ struct HttplibMockServer final : MockServerBackend {
   std::mutex stop_mu;  // serializes stop()
 
   std::atomic<std::uint64_t> user_requests{0};
+  std::atomic<std::uint64_t> users_total{0}, rate_limited{0}, outage_failed{0};
+  // Rate limit window and outage (under mu).
+  std::uint64_t window_sec = 0;
+  int window_count = 0;
+  std::chrono::steady_clock::time_point outage_until{};
+
+  // True when this /users/ID request is beyond the rate limit; `retry` is
+  // the whole seconds until the window ends.
+  bool over_rate(int& retry) {
+    if (opts.rate_limit <= 0) return false;
+    auto now = std::chrono::steady_clock::now();
+    std::uint64_t sec = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+    std::lock_guard<std::mutex> lk(mu);
+    if (sec != window_sec) {
+      window_sec = sec;
+      window_count = 0;
+    }
+    retry = 1;
+    return ++window_count > opts.rate_limit;
+  }
+
+  bool in_outage() {
+    std::lock_guard<std::mutex> lk(mu);
+    return std::chrono::steady_clock::now() < outage_until;
+  }
   std::atomic<std::uint64_t> all_requests{0};
 
   // Waits `ms` milliseconds or until stop(); false when stopped.
@@ -136,6 +162,21 @@ struct HttplibMockServer final : MockServerBackend {
 
     svr.Get(R"(/users/(-?\d{1,18}))", [this](const httplib::Request& req, httplib::Response& res) {
       long long id = std::strtoll(req.matches[1].str().c_str(), nullptr, 10);
+      users_total.fetch_add(1, std::memory_order_relaxed);
+      int retry = 0;
+      if (over_rate(retry)) {
+        rate_limited.fetch_add(1, std::memory_order_relaxed);
+        res.status = 429;
+        res.set_header("Retry-After", std::to_string(retry));
+        res.set_content(R"({"error":"too many requests"})", kJson);
+        return;
+      }
+      if (in_outage()) {
+        outage_failed.fetch_add(1, std::memory_order_relaxed);
+        res.status = 503;
+        res.set_content(fmt::format(R"({{"error":"outage","id":{}}})", id), kJson);
+        return;
+      }
       bool fail = should_fail();
       if (!wait_ms(opts.latency_ms)) {
         res.status = 503;
@@ -182,6 +223,32 @@ struct HttplibMockServer final : MockServerBackend {
       }
       res.status = code;
       if (code != 204 && code != 304) res.set_content(fmt::format(R"({{"status":{}}})", code), kJson);
+    });
+
+    svr.Post("/outage", [this](const httplib::Request& req, httplib::Response& res) {
+      double secs = 0;
+      std::string v = req.has_param("seconds") ? req.get_param_value("seconds") : "";
+      char* end = nullptr;
+      secs = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end || !(secs >= 0) || secs > 86400) {
+        res.status = 400;
+        res.set_content(R"({"error":"seconds must be a number between 0 and 86400"})", kJson);
+        return;
+      }
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        outage_until = std::chrono::steady_clock::now() +
+                       std::chrono::microseconds(static_cast<std::int64_t>(secs * 1e6));
+      }
+      res.status = 200;
+      res.set_content(fmt::format(R"({{"outage_s":{}}})", v), kJson);
+    });
+
+    svr.Get("/stats", [this](const httplib::Request&, httplib::Response& res) {
+      res.status = 200;
+      res.set_content(fmt::format(R"({{"requests":{},"users":{},"rate_limited":{},"outage_failed":{}}})",
+                                  all_requests.load(), users_total.load(), rate_limited.load(), outage_failed.load()),
+                      kJson);
     });
 
     svr.Post("/echo", [](const httplib::Request& req, httplib::Response& res) {

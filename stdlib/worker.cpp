@@ -284,9 +284,18 @@ Outcome run_job(Thread& t, const Claimed& cj, LogEntry& log) {
     return fail_now("TypeError", fmt::format("job arguments must be a JSON list, not {}", type_name(args)));
   StackRoot root(t, args);
   ObjList* al = as<ObjList>(args);
+  // The whole-job deadline (SPEC §7.9): a job claimed after it failed at
+  // once; otherwise it bounds this attempt like `timeout` does.
+  std::uint64_t job_deadline = 0;
+  if (cj.deadline_at > 0) {
+    double left = cj.deadline_at - durable::wall_now();
+    if (left <= 0) return fail_now("TimeoutError", "deadline exceeded");
+    job_deadline = now_ns() + static_cast<std::uint64_t>(std::min(left, 1e9) * 1e9);
+  }
   std::uint64_t deadline = 0, tok = 0;
-  if (cj.timeout > 0) {
-    deadline = now_ns() + static_cast<std::uint64_t>(std::min(cj.timeout, 1e9) * 1e9);
+  if (cj.timeout > 0) deadline = now_ns() + static_cast<std::uint64_t>(std::min(cj.timeout, 1e9) * 1e9);
+  if (job_deadline && (!deadline || job_deadline < deadline)) deadline = job_deadline;
+  if (deadline) {
     t.deadline_ns.store(deadline);
     tok = add_deadline(&t, deadline);
   }
@@ -295,17 +304,29 @@ Outcome run_job(Thread& t, const Claimed& cj, LogEntry& log) {
   Value result, error;
   bool ok;
   std::vector<Value> argv(al->items.begin(), al->items.end());
+  durable::enter_job(job_deadline);
   try {
     ok = guarded_call(t, fn, argv.data(), static_cast<int>(argv.size()), result, error);
   } catch (SysExit&) {
     ok = false;
     error = Value::object(new_error(t, "JobError", "sys.exit() was called inside a job"));
   }
+  double snooze = durable::leave_job();
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   --c.running;
   if (deadline) {
     t.deadline_ns.store(0);
     remove_deadline(t, deadline, tok);
+  }
+  if (snooze >= 0 && c.stop.load() < 2) {
+    // jobs.snooze(): back to the queue after `snooze` seconds, not an attempt.
+    o.kind = Outcome::Failed;
+    o.snooze = true;
+    o.refund = true;
+    o.min_delay = snooze;
+    o.json = error_json(error.is_nil() || error.is_undef() ? Value::object(new_error(t, "JobSnooze", "snoozed")) : error);
+    log.what = fmt::format("snoozed for {} s after {:.1f} ms", float_repr(snooze), ms);
+    return o;
   }
   if (ok) {
     try {
@@ -322,9 +343,25 @@ Outcome run_job(Thread& t, const Claimed& cj, LogEntry& log) {
     log.what = fmt::format("interrupted by shutdown after {:.1f} ms: lease released, back to queued", ms);
     return o;
   }
+  if (job_deadline && now_ns() + 2'000'000 >= job_deadline) {
+    // Failed at (or a hair before) the deadline: the deadline's doing, not retried.
+    o.kind = Outcome::Failed;
+    o.retryable = false;
+    o.json = plain_error_json("TimeoutError", "deadline exceeded");
+    log.what = fmt::format("failed after {:.1f} ms (attempt {}, not retried): TimeoutError: deadline exceeded", ms,
+                           cj.attempts);
+    return o;
+  }
   o.kind = Outcome::Failed;
   o.json = error_json(error);
-  bool retry = cj.round_attempts <= cj.retries;
+  // Errors that say when to try again (SPEC §7.9, the same rules as the
+  // in-process queue): wait at least retry_after; an open circuit is not an
+  // attempt.
+  bool circuit_open = false;
+  double retry_after = durable::error_retry_after(t, error, circuit_open);
+  if (retry_after >= 0) o.min_delay = std::min(retry_after, durable::kMaxRetryAfter);
+  o.refund = circuit_open;
+  bool retry = cj.round_attempts - (circuit_open ? 1 : 0) <= cj.retries;
   log.what = fmt::format("failed in {:.1f} ms (attempt {}{}): {}", ms, cj.attempts,
                          retry ? ", will retry" : ", giving up", to_str(error));
   return o;

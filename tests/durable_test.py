@@ -42,6 +42,39 @@ fn logged_nap(path, tag, s) {
 }
 fn stamp(x) { return [x, time.now()] }
 fn not_json() { return fn() {} }
+fn left() { return jobs.remaining() }
+# Issue 16: counts its runs in a file; the first run meets a 429 with
+# Retry-After: 1 (as an HTTPError from http.check).
+fn runs_in(path) {
+  io.append_file(path, str(time.now()) + "\n")
+  return io.read_file(path).split()
+}
+fn throttled(path) {
+  let runs = runs_in(path)
+  if len(runs) == 1 {
+    http.check({status: 429, ok: false, url: "http://x/", body: "", headers: {"retry-after": "1"}})
+  }
+  return float(runs[1]) - float(runs[0])
+}
+fn snoozer(path) {
+  if len(runs_in(path)) < 3 {
+    jobs.snooze(0.1)
+  }
+  return "woke"
+}
+# The first run opens a breaker on a closed port, then meets CircuitOpenError.
+fn circuit(path) {
+  let n = len(runs_in(path))
+  http.breaker("127.0.0.1:9", {failures: 1, reset: 0.3})
+  if n == 1 {
+    try {
+      http.get("http://127.0.0.1:9/")
+    } catch e {
+    }
+    http.get("http://127.0.0.1:9/")
+  }
+  return n
+}
 '''
 
 failures = []
@@ -287,6 +320,88 @@ print(q.stats().done, q.stats().failed)
     check(stop(w) == 0, "worker did not exit 0 on SIGTERM")
     text = log_text(log)
     check("done in" in text and "SIGTERM" in text and "stopped:" in text, f"worker log: {text}")
+
+
+def test_retry_after_snooze_and_open_circuit(b):
+    """issue 16: retry_after obeyed; snooze and CircuitOpenError use no attempt"""
+    s = b.store("politeness")
+    paths = [os.path.join(tmp, f"{b.name}-{n}.runs") for n in ("throttled", "snoozer", "circuit")]
+    a = enqueue(s, "throttled", [paths[0]], "{retries: 2, backoff: 0.01}")
+    c = enqueue(s, "snoozer", [paths[1]], "{retries: 0}")
+    d = enqueue(s, "circuit", [paths[2]], "{retries: 0, backoff: 0.01}")
+    w = start_worker(s, "--concurrency", "3")
+    r = weft('''
+let q = jobs.open(sys.args[0])
+let a = q.job(sys.args[1])
+print(a.result(30) >= 0.9, a.attempts())
+let c = q.job(sys.args[2])
+print(c.result(30), c.attempts(), c.status())
+let d = q.job(sys.args[3])
+print(d.result(30), d.attempts())
+''', s, a, c, d)
+    check(r.returncode == 0, f"poller failed: {r.stderr}")
+    check(r.stdout.splitlines() == ["true 2", "woke 1 done", "2 1"], f"politeness: {r.stdout!r} {r.stderr}")
+    check(stop(w) == 0, "worker did not exit 0 on SIGTERM")
+
+
+def test_pause_is_stored_for_every_worker(b):
+    """issue 16: q.pause() stops every worker process from claiming"""
+    s = b.store("paused")
+    r = weft('let q = jobs.open(sys.args[0]); q.pause(); print(q.paused(), q.paused("other"))', s)
+    check(r.stdout.strip() == "true false", f"paused(): {r.stdout!r} {r.stderr}")
+    a = enqueue(s, "add", [1, 2])
+    w1 = start_worker(s)
+    w2 = start_worker(s)
+    time.sleep(1.5)
+    check(status_of(s, a) == "queued", "a paused queue's job was claimed")
+    r = weft('let q = jobs.open(sys.args[0]); q.resume(); print(q.paused(), q.job(sys.args[1]).result(30))', s, a)
+    check(r.stdout.strip() == "false 3", f"after resume: {r.stdout!r} {r.stderr}")
+    check(stop(w1) == 0 and stop(w2) == 0, "workers did not exit 0 on SIGTERM")
+
+
+def test_unique_keys_across_processes(b):
+    """issue 16: a unique key gives one job while it is unfinished, from any process"""
+    s = b.store("unique")
+    a = enqueue(s, "nap", [0.5], '{unique: "sync-1"}')
+    a2 = enqueue(s, "nap", [0.5], '{unique: "sync-1"}')
+    c = enqueue(s, "nap", [0.01], '{unique: "sync-2"}')
+    check(a == a2, f"same key, two jobs: {a} {a2}")
+    check(a != c, "different keys, one job")
+    w = start_worker(s)
+    ok = wait_for(lambda: status_of(s, a) == "done", timeout=30)
+    check(ok, "the unique job did not finish")
+    a3 = enqueue(s, "nap", [0.01], '{unique: "sync-1"}')
+    check(a3 != a, "a finished job still held its unique key")
+    r = weft('let q = jobs.open(sys.args[0]); q.enqueue_many("nap", [[0]], {unique: "k"})', s)
+    check(r.returncode == 1 and "ValueError" in r.stderr, f"enqueue_many with unique: {r.stderr}")
+    check(stop(w) == 0, "worker did not exit 0 on SIGTERM")
+
+
+def test_deadline_is_a_whole_job_budget(b):
+    """issue 16: deadline bounds the job, jobs.remaining() sees it, not retried"""
+    s = b.store("deadline")
+    a = enqueue(s, "nap", [10], "{retries: 5, backoff: 0.05, deadline: 0.6}")
+    c = enqueue(s, "left", [], "{deadline: 30}")
+    d = enqueue(s, "left", [])
+    w = start_worker(s, "--concurrency", "3")
+    t0 = time.time()
+    r = weft('''
+let q = jobs.open(sys.args[0])
+let a = q.job(sys.args[1])
+try {
+  a.result(30)
+} catch e {
+  print(e.message.contains("TimeoutError: deadline exceeded"))
+}
+print(a.attempts(), a.error().type, a.error().message)
+let rem = q.job(sys.args[2]).result(30)
+print(rem > 20 and rem <= 30, q.job(sys.args[3]).result(30))
+''', s, a, c, d)
+    check(r.returncode == 0, f"poller failed: {r.stderr}")
+    check(r.stdout.splitlines() == ["true", "1 TimeoutError deadline exceeded", "true nil"],
+          f"deadline: {r.stdout!r} {r.stderr}")
+    check(time.time() - t0 < 8, "the job outlived its deadline")
+    check(stop(w) == 0, "worker did not exit 0 on SIGTERM")
 
 
 def test_missing_function_and_bad_result(b):
