@@ -179,6 +179,13 @@ void Session::print_reports() {
     else
       fmt::print(stderr, "weft: GIL trace written to {} (open it in https://ui.perfetto.dev)\n", opts_.gil_trace);
   }
+  if (!opts_.gil_html.empty()) {
+    std::string err;
+    if (!gil.write_html(opts_.gil_html, err))
+      fmt::print(stderr, "weft: cannot write GIL page '{}': {}\n", opts_.gil_html, err);
+    else
+      fmt::print(stderr, "weft: GIL timeline page written to {} (open it in a browser)\n", opts_.gil_html);
+  }
 }
 
 int Session::run_script(const std::string& path, const std::string& display, const std::string& source) {
@@ -233,6 +240,7 @@ static const char* kHelp =
     "  --gil-stats               print a per-thread contention table to stderr at exit\n"
     "  --gil-timeline            draw who held the GIL over time, at exit (stderr)\n"
     "  --gil-trace=FILE.json     write a trace to open in https://ui.perfetto.dev\n"
+    "  --gil-html=FILE.html      write an interactive timeline page (opens offline)\n"
     "\n"
     "Debug options:\n"
     "  --trace-exec              print every instruction as it runs\n"
@@ -280,6 +288,11 @@ static bool parse_runtime_option(const std::string& arg, RuntimeOptions& o) {
     o.gil_trace = v;
     return true;
   }
+  if (const char* v = value_of("--gil-html")) {
+    if (!*v) usage_error("--gil-html needs a file name: --gil-html=gil.html");
+    o.gil_html = v;
+    return true;
+  }
   if (const char* v = value_of("--heap-limit")) {
     char* end = nullptr;
     long mb = std::strtol(v, &end, 10);
@@ -292,7 +305,8 @@ static bool parse_runtime_option(const std::string& arg, RuntimeOptions& o) {
   if (arg == "--trace-exec") return o.debug.trace_execution = true;
   if (arg == "--print-code") return o.debug.print_code = true;
   if (arg == "--gc-stress") return o.debug.gc_stress = true;
-  if (arg == "--switch-interval" || arg == "--gil-policy" || arg == "--gil-trace" || arg == "--heap-limit")
+  if (arg == "--switch-interval" || arg == "--gil-policy" || arg == "--gil-trace" || arg == "--gil-html" ||
+      arg == "--heap-limit")
     usage_error(fmt::format("{} needs a value: {}=VALUE", arg, arg));
   return false;
 }

@@ -16,6 +16,7 @@ struct RuntimeOptions {
   bool gil_stats = false;
   bool gil_timeline = false;
   std::string gil_trace;  // path, or empty
+  std::string gil_html;   // path, or empty (--gil-html)
   DebugOptions debug;
   std::size_t heap_limit_mb = 0;  // 0: no limit
 };
