@@ -234,6 +234,9 @@ struct Gil::Impl {
   std::uint64_t window_ns = kDefaultWindowNs;
   const char* last_label_ptr = nullptr;
   std::uint32_t last_label = 0;
+  // Label 0 is interned up front: release() uses it on every call.
+  static constexpr std::uint32_t kNoGilLabel = 0;
+  Impl() { intern_label("(no GIL)"); }
 
   // ---- helpers; all called with `mu` held ----
 
@@ -535,7 +538,7 @@ void Gil::release(GilThread& t, GilCause cause) {
   if (m.holder.load(std::memory_order_relaxed) != &t) return;
   std::uint64_t now = now_ns();
   m.end_hold(t, now, cause);
-  m.record(t, ThreadActivity::Blocked, now, cause, m.intern_label("(no GIL)"));
+  m.record(t, ThreadActivity::Blocked, now, cause, Impl::kNoGilLabel);
   m.pass_on(now);
 }
 
