@@ -218,8 +218,14 @@ struct Gil::Impl {
   std::vector<GilThreadStats> cur;
   std::vector<bool> cur_valid;
   // Wake-to-run histograms, allocated at a thread's first blocking call.
+  // When a thread ends, its percentiles are frozen into its stats entry and
+  // its histogram is folded into the `ended_*` aggregate and freed, so a
+  // program that starts many short threads does not keep 2 KB per thread.
   std::vector<std::unique_ptr<WakeHist>> wake_total;
   std::vector<std::unique_ptr<WakeHist>> wake_cur;
+  WakeHist ended_total;
+  WakeHist ended_cur;
+  std::size_t unregistered = 0;  // threads ended (for the periodic ring sweep)
   std::uint64_t total_switches = 0;
   std::uint64_t cur_switches = 0;
   std::uint64_t reset_at = 0;
@@ -447,6 +453,7 @@ struct Gil::Impl {
     }
     std::stable_sort(s.threads.begin(), s.threads.end(),
                      [](const GilThreadStats& a, const GilThreadStats& b) { return a.id < b.id; });
+    all.merge(whole_run ? ended_total : ended_cur);
     GilThreadStats w;
     fill_wake(w, &all);
     s.wake_count = w.wake_count;
@@ -514,6 +521,26 @@ void Gil::unregister_thread(GilThread& t) {
     r.buf = std::move(keep);
   }
   if (!r.wrapped()) r.buf.shrink_to_fit();
+  std::size_t i = t.stats_index;
+  if (m.wake_total[i]) {
+    fill_wake(m.total[i], m.wake_total[i].get());
+    m.ended_total.merge(*m.wake_total[i]);
+    m.wake_total[i].reset();
+  }
+  if (m.wake_cur[i]) {
+    fill_wake(m.cur[i], m.wake_cur[i].get());
+    m.ended_cur.merge(*m.wake_cur[i]);
+    m.wake_cur[i].reset();
+  }
+  // Every 1024 thread ends, free the rings of ended threads whose events
+  // all fell out of the time window (amortised O(1) per thread).
+  if (++m.unregistered % 1024 == 0) {
+    for (std::size_t k = 0; k < m.rings.size(); ++k) {
+      EventRing& old = m.rings[k];
+      if (m.total[k].alive || old.buf.empty()) continue;
+      if (old.at(old.buf.size() - 1).ts + m.window_ns < now) old = EventRing{};
+    }
+  }
   t.registered = false;
 }
 
@@ -655,13 +682,9 @@ void Gil::reset_stats() {
     fresh.alive = m.total[i].alive;
     m.cur[i] = std::move(fresh);
     m.cur_valid[i] = m.total[i].alive;
-    if (m.wake_cur[i]) {
-      if (m.total[i].alive)
-        *m.wake_cur[i] = WakeHist{};
-      else
-        m.wake_cur[i].reset();
-    }
+    if (m.wake_cur[i]) *m.wake_cur[i] = WakeHist{};
   }
+  m.ended_cur = WakeHist{};
 }
 
 GilRecording Gil::recording() const {
