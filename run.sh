@@ -25,6 +25,27 @@ install_deps() {
   fi
 }
 
+# The --gil-html browser test (tests/gil_html_test.py) drives headless
+# Chromium with playwright-core. Both are optional: when they cannot be
+# installed the test says so and checks the page without a browser.
+install_browser_deps() {
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  local missing=()
+  for p in chromium nodejs npm; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> installing (optional, for the browser test): ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
+      echo "run.sh: could not install ${missing[*]}; the browser test will be skipped" >&2
+  fi
+  local dir="$HOME/.cache/weft-playwright"
+  if command -v npm >/dev/null && [ ! -d "$dir/node_modules/playwright-core" ]; then
+    mkdir -p "$dir" && (cd "$dir" && { [ -f package.json ] || npm init -y >/dev/null; } &&
+      npm install --no-audit --no-fund playwright-core >/dev/null 2>&1) ||
+      echo "run.sh: could not install playwright-core; the browser test will be skipped" >&2
+  fi
+}
+
 # build DIR [cmake options...]
 build() {
   local dir=$1; shift
@@ -81,6 +102,7 @@ case "${1:-}" in
     ;;
   test)
     install_deps
+    install_browser_deps
     build build
     suite "tests (release build)" build
     build build-asan -DWEFT_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=RelWithDebInfo

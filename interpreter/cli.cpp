@@ -186,6 +186,13 @@ void Session::print_reports() {
     else
       fmt::print(stderr, "weft: GIL trace written to {} (open it in https://ui.perfetto.dev)\n", opts_.gil_trace);
   }
+  if (!opts_.gil_html.empty()) {
+    std::string err;
+    if (!gil.write_html(opts_.gil_html, err))
+      fmt::print(stderr, "weft: cannot write GIL page '{}': {}\n", opts_.gil_html, err);
+    else
+      fmt::print(stderr, "weft: GIL timeline page written to {} (open it in a browser)\n", opts_.gil_html);
+  }
 }
 
 int Session::run_script(const std::string& path, const std::string& display, const std::string& source) {
@@ -263,6 +270,11 @@ static void add_runtime_options(OptionParser& p, RuntimeOptions& o) {
     if (v.empty()) throw UsageError{"--gil-trace needs a file name: --gil-trace trace.json"};
     o.gil_trace = v;
   });
+  p.option("--gil-html", "FILE.html", "write an interactive timeline page (opens offline, in any browser)",
+           [&o](const std::string& v) {
+             if (v.empty()) throw UsageError{"--gil-html needs a file name: --gil-html gil.html"};
+             o.gil_html = v;
+           });
   p.flag("--trace-exec", "print every instruction as it runs", [&o] { o.debug.trace_execution = true; });
   p.flag("--print-code", "print the bytecode of each compiled function", [&o] { o.debug.print_code = true; });
   p.flag("--gc-stress", "collect garbage at every safe point", [&o] { o.debug.gc_stress = true; });
@@ -307,6 +319,7 @@ static void check_trace_path(const std::string& path, const char* what = "trace"
 static int run_source(const RuntimeOptions& opts, const std::string& path, const std::string& display,
                       const std::string& source, std::vector<std::string> args) {
   check_trace_path(opts.gil_trace);
+  check_trace_path(opts.gil_html, "GIL page");
   int status;
   {
     Session s(opts, std::move(args));
@@ -388,6 +401,7 @@ static int test_command(RuntimeOptions opts, const std::vector<std::string>& arg
   if (p.help_requested()) return 0;
   if (t.paths.empty()) t.paths.push_back("tests/");
   check_trace_path(opts.gil_trace);
+  check_trace_path(opts.gil_html, "GIL page");
   check_trace_path(t.junit, "--junit file");
   return run_tests(opts, t);
 }
@@ -421,6 +435,7 @@ int weft_main(int argc, char** argv) {
   if (have_code) return run_source(opts, "", "<string>", code, rest);
   if (rest.empty()) {
     check_trace_path(opts.gil_trace);
+    check_trace_path(opts.gil_html, "GIL page");
     if (isatty(0)) return run_repl(opts);
     std::string source((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
     return run_source(opts, "", "<stdin>", source, {});

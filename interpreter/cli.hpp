@@ -17,6 +17,7 @@ struct RuntimeOptions {
   bool gil_timeline = false;
   std::string gil_trace;  // path, or empty
   bool gil_off = false;   // --gil=off (refused while free threading does not exist)
+  std::string gil_html;   // path, or empty (--gil-html)
   DebugOptions debug;
   std::size_t heap_limit_mb = 0;  // 0: no limit
 };

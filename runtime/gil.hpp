@@ -57,6 +57,17 @@ const char* policy_name(GilPolicy p);
 // What a thread is doing, for the timeline and the trace.
 enum class ThreadActivity : std::uint8_t { Running, Waiting, Blocked, Ended };
 
+// Why the holder let the lock go (SPEC §8.7): `Forced` after another thread
+// waited an interval (or a returning I/O thread asked), `Io` around a
+// blocking call, `Wait` to wait on a lock, channel, join or job queue, `Exit`
+// when the thread ended. `None` is "did not hold it".
+enum class GilCause : std::uint8_t { None, Forced, Io, Wait, Exit };
+constexpr std::size_t kGilCauses = 5;
+const char* cause_name(GilCause c);
+// The cause of a release around the blocking call `label`: waits on other
+// threads (sync.*, thread.join, jobs.*, ...) are `Wait`, the rest `Io`.
+GilCause cause_of_label(const char* label);
+
 // Statistics of one thread (also kept after the thread ended).
 struct GilThreadStats {
   int id = 0;
@@ -68,6 +79,15 @@ struct GilThreadStats {
   std::uint64_t wait_ns = 0;
   std::uint64_t hold_ns = 0;
   std::uint64_t max_wait_ns = 0;
+  // Handoffs this thread gave (the lock passed to another thread), by cause
+  // (index: GilCause).
+  std::uint64_t handoffs[kGilCauses] = {};
+  // Wake-to-run latency: from the end of a blocking call to holding the lock
+  // again. p50/p99 come from a log-linear histogram (within about 6 %).
+  std::uint64_t wake_count = 0;
+  std::uint64_t wake_p50_ns = 0;
+  std::uint64_t wake_p99_ns = 0;
+  std::uint64_t wake_max_ns = 0;
   bool alive = true;
 };
 
@@ -81,6 +101,11 @@ struct GilStats {
   std::uint64_t contended = 0;
   std::uint64_t wait_ns = 0;
   std::uint64_t hold_ns = 0;
+  // Wake-to-run latency over all threads (see GilThreadStats).
+  std::uint64_t wake_count = 0;
+  std::uint64_t wake_p50_ns = 0;
+  std::uint64_t wake_p99_ns = 0;
+  std::uint64_t wake_max_ns = 0;
   double interval_s = 0.005;
   GilPolicy policy = GilPolicy::Responsive;
   std::vector<GilThreadStats> threads;
@@ -107,6 +132,7 @@ struct GilThread {
   std::uint64_t requested_at = 0;   // last drop request made by this waiter
   std::int64_t prio_credit = 0;     // responsive policy: priority budget (ns)
   std::uint64_t prio_credit_at = 0; // when prio_credit was last replenished
+  std::uint64_t wake_at = 0;        // end of the current blocking call (0: none)
   bool prio_waiter = false;         // queued with I/O priority (responsive)
   bool prio_hold = false;           // holds the lock through a priority grant
   bool preempted = false;           // yielded to an I/O thread mid-turn
@@ -115,20 +141,33 @@ struct GilThread {
 };
 
 // One recorded state change (for the timeline and the trace).
+//
+// A Running event that follows another thread's hold is a handoff: `peer` is
+// that thread (index + 1), `cause` why it let go and, for a forced drop,
+// `requester` the thread that asked (index + 1). On Waiting, Blocked and
+// Ended events `cause` says why this thread let the lock go (None when it
+// did not hold it).
 struct GilEvent {
   std::uint64_t ts = 0;       // now_ns()
   std::uint32_t thread = 0;   // index into GilRecording::threads
   std::uint32_t label = 0;    // index into GilRecording::labels (Blocked only)
   ThreadActivity state = ThreadActivity::Running;
+  GilCause cause = GilCause::None;
+  std::uint32_t peer = 0;       // Running: previous holder + 1 (0: none)
+  std::uint32_t requester = 0;  // Running after a forced drop: who asked + 1
 };
 
-// Everything the timeline and the trace are drawn from (whole run).
+// Everything the timeline and the trace are drawn from. Events are kept per
+// thread in bounded rings, so this is the recent past: at most the last
+// record-seconds (default 10 s) and at most the per-thread event cap.
 struct GilRecording {
   std::uint64_t start_ns = 0;  // Gil creation
   std::uint64_t end_ns = 0;    // the moment the recording was taken
   std::vector<GilThreadStats> threads;  // registration order; `alive` flag set
   std::vector<GilEvent> events;         // in timestamp order
   std::vector<std::string> labels;
+  // Older events were dropped (ring cap or time window); the events start
+  // at `events.front().ts` with each live thread's state at that moment.
   bool truncated = false;
   GilStats totals;  // total_stats() at the same moment
 };
@@ -138,6 +177,8 @@ struct GilRecording {
 std::string render_timeline(const GilRecording& rec, int width);
 std::string render_stats_table(const GilStats& stats);
 std::string render_trace_json(const GilRecording& rec);
+// The self-contained interactive page of --gil-html (runtime/gil_html.cpp).
+std::string render_html(const GilRecording& rec);
 // Width of the terminal on stderr, else $COLUMNS, else 80.
 int terminal_width();
 
@@ -158,7 +199,7 @@ class Gil {
   void acquire(GilThread& t);
   // Gives the GIL up (thread exit, or before a wait that is not a "blocking
   // call" in the statistics sense).
-  void release(GilThread& t);
+  void release(GilThread& t, GilCause cause = GilCause::Wait);
   // Called by the holder when it sees kBreakDropRequest: clears the bit, hands
   // the GIL to the next waiter, and re-acquires it only after that waiter
   // took it (forced switching). Counts as a forced drop.
@@ -183,11 +224,15 @@ class Gil {
   void reset_stats();
   // Statistics for the whole run (ignores reset_stats), for the exit reports.
   GilStats total_stats() const;
-  // A copy of the recorded events and per-thread data (whole run).
+  // A copy of the recorded events (the recent window) and per-thread data.
   GilRecording recording() const;
-  // Cap on recorded events (default 4M); past it recording stops and the
-  // timeline says "truncated". For tests.
+  // Capacity of each thread's event ring (default 131072 events, 16 bytes
+  // each); when a ring is full its oldest events are overwritten and the
+  // timeline says so. 0 turns recording off.
   void set_event_limit(std::size_t n);
+  // How much of the past the timeline keeps (default 10 s; the
+  // --gil-record-seconds option and WEFT_GIL_RECORD_SECONDS set it).
+  void set_record_window_ns(std::uint64_t ns);
 
   // The text chart of --gil-timeline and gil.timeline(): one row per thread,
   // glyphs for running / waiting for the GIL / blocked in a call, a legend,
@@ -198,6 +243,8 @@ class Gil {
   // Writes Chrome trace-event JSON (opens in ui.perfetto.dev and
   // chrome://tracing). Returns false and fills `error` when it cannot write.
   bool write_trace(const std::string& path, std::string& error) const;
+  // Writes the --gil-html page. Same contract as write_trace.
+  bool write_html(const std::string& path, std::string& error) const;
 
  private:
   struct Impl;

@@ -22,7 +22,35 @@ struct Span {
   std::uint64_t begin, end;
   ThreadActivity state;
   std::uint32_t label;
+  const GilEvent* ev;  // the event that started the span
 };
+
+// One change of owner: `from` let the lock go at `released` (cause), `to`
+// took it at `taken`. Indexes are GilRecording::threads indexes.
+struct Handoff {
+  std::uint32_t from, to;
+  std::uint64_t released, taken;
+  GilCause cause;
+  std::uint32_t requester;  // index + 1, 0: none
+};
+
+// The handoffs of a recording, in time order. The release time is the last
+// event of the previous holder at or before the take-over.
+std::vector<Handoff> handoffs_of(const GilRecording& rec) {
+  std::vector<Handoff> out;
+  std::vector<std::uint64_t> last_ts(rec.threads.size(), 0);
+  for (const GilEvent& e : rec.events) {
+    if (e.thread >= rec.threads.size()) continue;
+    if (e.state == ThreadActivity::Running && e.peer != 0 && e.peer - 1 < rec.threads.size() &&
+        e.peer - 1 != e.thread) {
+      std::uint64_t rel = last_ts[e.peer - 1];
+      if (rel == 0 || rel > e.ts) rel = e.ts;
+      out.push_back(Handoff{e.peer - 1, e.thread, rel, e.ts, e.cause, e.requester});
+    }
+    last_ts[e.thread] = e.ts;
+  }
+  return out;
+}
 
 // Time range shown: first event .. end of the recording (or the last event
 // when every thread has ended).
@@ -50,7 +78,7 @@ std::vector<std::vector<Span>> spans_of(const GilRecording& rec, const Range& ra
   auto close = [&](std::size_t ti, std::uint64_t at) {
     const GilEvent* e = last[ti];
     if (e == nullptr || e->state == ThreadActivity::Ended) return;
-    out[ti].push_back(Span{e->ts, std::max(at, e->ts), e->state, e->label});
+    out[ti].push_back(Span{e->ts, std::max(at, e->ts), e->state, e->label, e});
   };
   for (const GilEvent& e : rec.events) {
     if (e.thread >= out.size()) continue;
@@ -156,7 +184,8 @@ std::string render_timeline(const GilRecording& rec, int width) {
   }
   const std::uint64_t duration = range.end - range.begin;
 
-  std::size_t name_w = 4;
+  auto hs = handoffs_of(rec);
+  std::size_t name_w = hs.empty() ? 4 : 8;
   for (const auto& t : rec.threads) name_w = std::max(name_w, t.name.size());
   name_w = std::min<std::size_t>(name_w, 20);
   int cells = width - static_cast<int>(name_w) - 3;  // "name │bar│"
@@ -167,8 +196,8 @@ std::string render_timeline(const GilRecording& rec, int width) {
                      format_interval(tot.interval_s),
                      format_duration(duration / static_cast<std::uint64_t>(cells)));
   if (rec.truncated) {
-    out += fmt::format("(timeline truncated: recording stopped after {} events)\n",
-                       rec.events.size());
+    out += fmt::format("(timeline truncated: showing the last {} only; older events were dropped)\n",
+                       format_duration(duration));
   }
 
   auto spans = spans_of(rec, range);
@@ -231,9 +260,31 @@ std::string render_timeline(const GilRecording& rec, int width) {
     }
     out += "\u2502\n";
   }
+  // One row marking the cells where the lock changed owner, by cause: a
+  // forced handoff (F) wins over the others in a cell.
+  if (!hs.empty()) {
+    static const char cause_glyph[kGilCauses] = {'?', 'F', 'i', 'w', 'x'};
+    static const int rank[kGilCauses] = {0, 4, 3, 2, 1};
+    std::vector<int> mark(cells, -1);
+    for (const Handoff& h : hs) {
+      auto c = static_cast<int>(h.cause);
+      auto cell = cell_of(h.taken);
+      if (mark[cell] < 0 || rank[c] > rank[mark[cell]]) mark[cell] = c;
+    }
+    out += fit("handoffs", name_w);
+    out += " \u2502";
+    for (int c = 0; c < cells; ++c) out += mark[c] < 0 ? ' ' : cause_glyph[mark[c]];
+    out += "\u2502\n";
+  }
   out += fmt::format("{} {} running   {} waiting for the GIL   {} blocked in a call   "
                      "(blank) not alive\n",
                      std::string(name_w, ' '), glyph[0], glyph[1], glyph[2]);
+  if (!hs.empty()) {
+    std::uint64_t n_by[kGilCauses] = {};
+    for (const Handoff& h : hs) ++n_by[static_cast<std::size_t>(h.cause)];
+    out += fmt::format("{} handoffs: F forced ({})   i I/O ({})   w wait ({})   x exit ({})\n",
+                       std::string(name_w, ' '), n_by[1], n_by[2], n_by[3], n_by[4]);
+  }
   for (std::size_t ti : order) {
     const auto& s = summaries[ti].ns;
     std::uint64_t life = s[0] + s[1] + s[2];
@@ -248,9 +299,19 @@ std::string render_timeline(const GilRecording& rec, int width) {
 }
 
 std::string render_stats_table(const GilStats& st) {
-  std::vector<std::array<std::string, 8>> rows;
+  constexpr std::size_t kCols = 10;
+  std::vector<std::array<std::string, kCols>> rows;
   rows.push_back({"thread", "run (s)", "wait (s)", "waits", "forced", "I/O rel", "max wait (ms)",
-                  "contention %"});
+                  "contention %", "gave F/i/w/x", "wake p50/p99/max (ms)"});
+  auto ms = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e6; };
+  auto wake = [&](std::uint64_t n, std::uint64_t p50, std::uint64_t p99, std::uint64_t mx) {
+    if (n == 0) return std::string("-");
+    return fmt::format("{:.2f}/{:.2f}/{:.2f}", ms(p50), ms(p99), ms(mx));
+  };
+  std::uint64_t gave[kGilCauses] = {};
+  auto causes = [](const std::uint64_t* h) {
+    return fmt::format("{}/{}/{}/{}", h[1], h[2], h[3], h[4]);
+  };
   auto contention = [](std::uint64_t wait, std::uint64_t run) {
     return wait + run == 0 ? 0.0
                            : 100.0 * static_cast<double>(wait) / static_cast<double>(wait + run);
@@ -258,37 +319,43 @@ std::string render_stats_table(const GilStats& st) {
   std::uint64_t max_wait = 0;
   for (const auto& t : st.threads) {
     max_wait = std::max(max_wait, t.max_wait_ns);
+    for (std::size_t c = 0; c < kGilCauses; ++c) gave[c] += t.handoffs[c];
     rows.push_back({fmt::format("{} [{}]{}", t.name, t.id, t.alive ? "" : " (ended)"),
                     fmt::format("{:.3f}", static_cast<double>(t.hold_ns) / 1e9),
                     fmt::format("{:.3f}", static_cast<double>(t.wait_ns) / 1e9),
                     fmt::format("{}", t.contended), fmt::format("{}", t.forced),
                     fmt::format("{}", t.io_releases),
                     fmt::format("{:.2f}", static_cast<double>(t.max_wait_ns) / 1e6),
-                    fmt::format("{:.1f}", contention(t.wait_ns, t.hold_ns))});
+                    fmt::format("{:.1f}", contention(t.wait_ns, t.hold_ns)), causes(t.handoffs),
+                    wake(t.wake_count, t.wake_p50_ns, t.wake_p99_ns, t.wake_max_ns)});
   }
   rows.push_back({"total", fmt::format("{:.3f}", static_cast<double>(st.hold_ns) / 1e9),
                   fmt::format("{:.3f}", static_cast<double>(st.wait_ns) / 1e9),
                   fmt::format("{}", st.contended), fmt::format("{}", st.forced),
                   fmt::format("{}", st.io_releases),
                   fmt::format("{:.2f}", static_cast<double>(max_wait) / 1e6),
-                  fmt::format("{:.1f}", contention(st.wait_ns, st.hold_ns))});
-  std::array<std::size_t, 8> w{};
+                  fmt::format("{:.1f}", contention(st.wait_ns, st.hold_ns)), causes(gave),
+                  wake(st.wake_count, st.wake_p50_ns, st.wake_p99_ns, st.wake_max_ns)});
+  std::array<std::size_t, kCols> w{};
   for (const auto& r : rows) {
-    for (std::size_t c = 0; c < 8; ++c) w[c] = std::max(w[c], r[c].size());
+    for (std::size_t c = 0; c < kCols; ++c) w[c] = std::max(w[c], r[c].size());
   }
   std::string out = fmt::format("GIL statistics (policy {}, interval {})\n",
                                 policy_name(st.policy), format_interval(st.interval_s));
   std::size_t total_w = 0;
-  for (std::size_t c = 0; c < 8; ++c) total_w += w[c] + (c ? 2 : 0);
+  for (std::size_t c = 0; c < kCols; ++c) total_w += w[c] + (c ? 2 : 0);
   for (std::size_t r = 0; r < rows.size(); ++r) {
     if (r + 1 == rows.size()) out += std::string(total_w, '-') + "\n";
     std::string line = fmt::format("{:<{}}", rows[r][0], w[0]);
-    for (std::size_t c = 1; c < 8; ++c) line += fmt::format("  {:>{}}", rows[r][c], w[c]);
+    for (std::size_t c = 1; c < kCols; ++c) line += fmt::format("  {:>{}}", rows[r][c], w[c]);
     out += line + "\n";
     if (r == 0) out += std::string(total_w, '-') + "\n";
   }
   out += fmt::format("switches: {}  acquisitions: {}  contended: {}  forced: {}  I/O releases: {}\n",
                      st.switches, st.acquisitions, st.contended, st.forced, st.io_releases);
+  out += "gave F/i/w/x: handoffs to another thread, by cause: Forced after the interval, "
+         "I/O (blocking call), wait (lock, channel, join), exit.\n"
+         "wake: from the end of a blocking call to holding the GIL again.\n";
   return out;
 }
 
@@ -330,11 +397,52 @@ std::string render_trace_json(const GilRecording& rec) {
         sep();
         out += "{\"name\":";
         append_json_string(out, name);
-        out += fmt::format(",\"cat\":\"gil\",\"ph\":\"X\",\"pid\":1,\"tid\":{},\"ts\":{:.3f},\"dur\":{:.3f}}}",
+        out += fmt::format(",\"cat\":\"gil\",\"ph\":\"X\",\"pid\":1,\"tid\":{},\"ts\":{:.3f},\"dur\":{:.3f}",
                            rec.threads[ti].id,
                            static_cast<double>(sp.begin - range.begin) / 1e3,
                            static_cast<double>(sp.end - sp.begin) / 1e3);
+        // args.cause: on `running`, why the previous holder let go (the
+        // handoff that started this slice); elsewhere why this thread let go.
+        const GilEvent* e = sp.ev;
+        if (e != nullptr && e->cause != GilCause::None) {
+          out += fmt::format(",\"args\":{{\"cause\":\"{}\"", cause_name(e->cause));
+          if (sp.state == ThreadActivity::Running && e->peer != 0 && e->peer - 1 < rec.threads.size()) {
+            out += ",\"from\":";
+            append_json_string(out, rec.threads[e->peer - 1].name);
+          }
+          if (e->requester != 0 && e->requester - 1 < rec.threads.size()) {
+            out += ",\"requested_by\":";
+            append_json_string(out, rec.threads[e->requester - 1].name);
+          }
+          out += "}";
+        }
+        out += "}";
       }
+    }
+    // One flow arrow per handoff, from the slice that let go to the slice
+    // that took over. The start sits 1 ns before the release so that it
+    // binds to the releasing thread's `running` slice.
+    std::uint64_t id = 0;
+    for (const Handoff& h : handoffs_of(rec)) {
+      ++id;
+      std::uint64_t s_ts = std::max(h.released, range.begin + 1) - 1;
+      std::uint64_t f_ts = std::max(h.taken, range.begin);
+      std::string args = fmt::format("{{\"cause\":\"{}\"", cause_name(h.cause));
+      if (h.requester != 0 && h.requester - 1 < rec.threads.size()) {
+        args += ",\"requested_by\":";
+        append_json_string(args, rec.threads[h.requester - 1].name);
+      }
+      args += "}";
+      sep();
+      out += fmt::format(
+          "{{\"name\":\"handoff\",\"cat\":\"gil.handoff\",\"ph\":\"s\",\"id\":{},\"pid\":1,"
+          "\"tid\":{},\"ts\":{:.3f},\"args\":{}}}",
+          id, rec.threads[h.from].id, static_cast<double>(s_ts - range.begin) / 1e3, args);
+      sep();
+      out += fmt::format(
+          "{{\"name\":\"handoff\",\"cat\":\"gil.handoff\",\"ph\":\"f\",\"bp\":\"e\",\"id\":{},"
+          "\"pid\":1,\"tid\":{},\"ts\":{:.3f},\"args\":{}}}",
+          id, rec.threads[h.to].id, static_cast<double>(f_ts - range.begin) / 1e3, args);
     }
   }
   out += "\n],\"displayTimeUnit\":\"ms\"";

@@ -49,6 +49,20 @@ Value stats(Thread& t, Args) {
   map_put(t, m, "hold_s", secs(s.hold_ns));
   map_put(t, m, "interval", Value::number(s.interval_s));
   map_put(t, m, "policy", str_value(t, policy_name(s.policy)));
+  map_put(t, m, "wake_p50_s", secs(s.wake_p50_ns));
+  map_put(t, m, "wake_p99_s", secs(s.wake_p99_ns));
+  map_put(t, m, "wake_max_s", secs(s.wake_max_ns));
+  // Handoffs to another thread by cause (SPEC §8.7).
+  auto causes_map = [&](const std::uint64_t* h) {
+    ObjMap* cm = new_map(t);
+    for (std::size_t c = 1; c < kGilCauses; ++c)
+      map_put(t, cm, cause_name(static_cast<GilCause>(c)), num(h[c]));
+    return Value::object(cm);
+  };
+  std::uint64_t gave[kGilCauses] = {};
+  for (const GilThreadStats& ts : s.threads)
+    for (std::size_t c = 0; c < kGilCauses; ++c) gave[c] += ts.handoffs[c];
+  map_put(t, m, "handoffs", causes_map(gave));
   ObjList* threads = new_list(t);
   for (const GilThreadStats& ts : s.threads) {
     ObjMap* tm = new_map(t);
@@ -62,6 +76,11 @@ Value stats(Thread& t, Args) {
     map_put(t, tm, "io_releases", num(ts.io_releases));
     map_put(t, tm, "max_wait_s", secs(ts.max_wait_ns));
     map_put(t, tm, "alive", Value::boolean(ts.alive));
+    map_put(t, tm, "wake_p50_s", secs(ts.wake_p50_ns));
+    map_put(t, tm, "wake_p99_s", secs(ts.wake_p99_ns));
+    map_put(t, tm, "wake_max_s", secs(ts.wake_max_ns));
+    map_put(t, tm, "wakes", num(ts.wake_count));
+    map_put(t, tm, "handoffs", causes_map(ts.handoffs));
     threads->items.push_back(Value::object(tm));
   }
   map_put(t, m, "threads", Value::object(threads));

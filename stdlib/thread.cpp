@@ -134,7 +134,7 @@ void thread_body(Interp* in, Thread* vt, ThreadHandle* h) {
   h->cv.notify_all();
   auto& threads = in->threads;
   threads.erase(std::remove(threads.begin(), threads.end(), vt), threads.end());
-  in->gil.release(vt->gil);
+  in->gil.release(vt->gil, GilCause::Exit);
   in->gil.unregister_thread(vt->gil);
   delete vt;
   {

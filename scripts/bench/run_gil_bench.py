@@ -414,7 +414,7 @@ def main():
 
     title("4. Uncontended acquire + release (scripts/bench/gil_bench.cpp)")
     table(["event recording", "ns per pair"],
-          [["off (capped at 0 events)", f"{unc_off:.1f}"], ["on (the default)", f"{unc_on:.1f}"]])
+          [["off (set_event_limit(0))", f"{unc_off:.1f}"], ["on (the default: per-thread rings)", f"{unc_on:.1f}"]])
 
     title("5. Single-thread cost of the GIL (target <= 2 %)")
     rows = []
