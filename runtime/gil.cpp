@@ -163,7 +163,9 @@ struct WakeHist {
   }
 };
 
-void fill_wake(GilThreadStats& s, const WakeHist* h) {
+void fill_wake(GilThreadStats& s, const WakeHist* h, bool with_hist = false) {
+  if (h != nullptr && with_hist)
+    s.wake_hist = std::make_shared<const std::vector<std::uint32_t>>(h->count, h->count + kWakeBuckets);
   if (h == nullptr) return;
   s.wake_count = h->n;
   s.wake_p50_ns = h->percentile(50);
@@ -172,6 +174,19 @@ void fill_wake(GilThreadStats& s, const WakeHist* h) {
 }
 
 }  // namespace
+
+std::uint64_t wake_hist_percentile(const std::vector<std::uint64_t>& counts, double p) {
+  std::uint64_t n = 0;
+  for (std::uint64_t c : counts) n += c;
+  if (n == 0) return 0;
+  auto rank = static_cast<std::uint64_t>(p / 100.0 * static_cast<double>(n - 1)) + 1;
+  std::uint64_t seen = 0;
+  for (std::size_t i = 0; i < counts.size() && i < kWakeBuckets; ++i) {
+    seen += counts[i];
+    if (seen >= rank) return WakeHist::value(i);
+  }
+  return WakeHist::value(std::min(counts.size(), kWakeBuckets) - 1);
+}
 
 const char* cause_name(GilCause c) {
   switch (c) {
@@ -436,7 +451,7 @@ struct Gil::Impl {
       if (!whole_run && !cur_valid[i]) continue;
       GilThreadStats ts = table[i];
       if (hists[i]) {
-        fill_wake(ts, hists[i].get());
+        fill_wake(ts, hists[i].get(), whole_run);
         all.merge(*hists[i]);
       }
       if (h != nullptr && h->stats_index == i) {  // hold in progress
@@ -455,7 +470,8 @@ struct Gil::Impl {
                      [](const GilThreadStats& a, const GilThreadStats& b) { return a.id < b.id; });
     all.merge(whole_run ? ended_total : ended_cur);
     GilThreadStats w;
-    fill_wake(w, &all);
+    fill_wake(w, &all, whole_run);
+    s.wake_hist = w.wake_hist;
     s.wake_count = w.wake_count;
     s.wake_p50_ns = w.wake_p50_ns;
     s.wake_p99_ns = w.wake_p99_ns;

@@ -32,6 +32,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -88,8 +89,19 @@ struct GilThreadStats {
   std::uint64_t wake_p50_ns = 0;
   std::uint64_t wake_p99_ns = 0;
   std::uint64_t wake_max_ns = 0;
+  // The histogram behind the wake percentiles (bucket counts; filled by
+  // total_stats() only). Counts only grow, so two snapshots subtract to the
+  // distribution of the time between them: gil.measure and `weft test`
+  // report a window's wake-to-run percentiles that way
+  // (wake_hist_percentile).
+  std::shared_ptr<const std::vector<std::uint32_t>> wake_hist;
   bool alive = true;
 };
+
+// The p-th percentile (0..100) of a wake-to-run histogram given as bucket
+// counts (GilThreadStats::wake_hist, or a difference of two), in ns; 0 when
+// it is empty.
+std::uint64_t wake_hist_percentile(const std::vector<std::uint64_t>& counts, double p);
 
 // A snapshot for gil.stats(): totals plus one entry per thread that ran since
 // the last reset (ended threads included), in thread-id order.
@@ -106,6 +118,9 @@ struct GilStats {
   std::uint64_t wake_p50_ns = 0;
   std::uint64_t wake_p99_ns = 0;
   std::uint64_t wake_max_ns = 0;
+  // Every thread's wake histogram merged, ended threads included
+  // (total_stats() only; see GilThreadStats::wake_hist).
+  std::shared_ptr<const std::vector<std::uint32_t>> wake_hist;
   double interval_s = 0.005;
   GilPolicy policy = GilPolicy::Responsive;
   std::vector<GilThreadStats> threads;

@@ -12,9 +12,25 @@ GilWindow gil_window(const GilStats& before, const GilStats& after, const std::f
   std::unordered_map<int, const GilThreadStats*> old;
   for (const auto& t : before.threads) old[t.id] = &t;
   auto sub = [](std::uint64_t a, std::uint64_t b) { return a >= b ? a - b : 0; };
+  std::vector<std::uint64_t> all_wakes;
   for (const auto& t : after.threads) {
     if (!include(t.id)) continue;
     GilThreadStats d = t;
+    // The window's wakes: after's histogram minus before's.
+    std::vector<std::uint64_t> wakes;
+    if (t.wake_hist) {
+      wakes.assign(t.wake_hist->begin(), t.wake_hist->end());
+      if (auto it = old.find(t.id); it != old.end() && it->second->wake_hist) {
+        const auto& o = *it->second->wake_hist;
+        for (std::size_t i = 0; i < wakes.size() && i < o.size(); ++i) wakes[i] = sub(wakes[i], o[i]);
+      }
+    }
+    d.wake_count = 0;
+    for (std::uint64_t c : wakes) d.wake_count += c;
+    d.wake_p50_ns = wake_hist_percentile(wakes, 50);
+    d.wake_p99_ns = wake_hist_percentile(wakes, 99);
+    if (all_wakes.size() < wakes.size()) all_wakes.resize(wakes.size());
+    for (std::size_t i = 0; i < wakes.size(); ++i) all_wakes[i] += wakes[i];
     if (auto it = old.find(t.id); it != old.end()) {
       const GilThreadStats& o = *it->second;
       d.acquisitions = sub(t.acquisitions, o.acquisitions);
@@ -33,6 +49,35 @@ GilWindow gil_window(const GilStats& before, const GilStats& after, const std::f
     w.max_wait_ns = std::max(w.max_wait_ns, d.max_wait_ns);
     w.threads.push_back(std::move(d));
   }
+  // A thread that ended during the window has had its histogram folded into
+  // the run's total: the wakes of the interpreter as a whole, less those of
+  // every thread still known by its own histogram, are the ended threads'.
+  // They belong to the window when every thread that ended in it does.
+  if (after.wake_hist) {
+    std::vector<std::uint64_t> ended(after.wake_hist->begin(), after.wake_hist->end());
+    if (before.wake_hist)
+      for (std::size_t i = 0; i < ended.size() && i < before.wake_hist->size(); ++i)
+        ended[i] = sub(ended[i], (*before.wake_hist)[i]);
+    bool all_ended_included = true;
+    for (const auto& t : after.threads) {
+      if (t.wake_hist) {
+        const std::vector<std::uint32_t>* o = nullptr;
+        if (auto it = old.find(t.id); it != old.end() && it->second->wake_hist) o = it->second->wake_hist.get();
+        for (std::size_t i = 0; i < ended.size() && i < t.wake_hist->size(); ++i)
+          ended[i] = sub(ended[i], sub((*t.wake_hist)[i], o && i < o->size() ? (*o)[i] : 0));
+      } else if (!t.alive && !include(t.id)) {
+        auto it = old.find(t.id);
+        if (it == old.end() || it->second->alive) all_ended_included = false;
+      }
+    }
+    if (all_ended_included) {
+      if (all_wakes.size() < ended.size()) all_wakes.resize(ended.size());
+      for (std::size_t i = 0; i < ended.size(); ++i) all_wakes[i] += ended[i];
+    }
+  }
+  for (std::uint64_t c : all_wakes) w.wake_count += c;
+  w.wake_p50_ns = wake_hist_percentile(all_wakes, 50);
+  w.wake_p99_ns = wake_hist_percentile(all_wakes, 99);
   return w;
 }
 

@@ -22,6 +22,13 @@ struct GilWindow {
   std::uint64_t wait_ns = 0;
   std::uint64_t hold_ns = 0;
   std::uint64_t max_wait_ns = 0;
+  // Wake-to-run latency of the window's threads (from the difference of the
+  // two snapshots' histograms; wake_count 0 when no blocking call ended in
+  // the window). A thread that ended inside the window has its histogram
+  // folded into the run's total, so its wakes are not counted.
+  std::uint64_t wake_count = 0;
+  std::uint64_t wake_p50_ns = 0;
+  std::uint64_t wake_p99_ns = 0;
   // Per thread, in thread-id order (max_wait_ns is the whole-run maximum:
   // the GIL does not keep a maximum per window).
   std::vector<GilThreadStats> threads;

@@ -149,8 +149,11 @@ Value measure(Thread& t, Args a) {
   map_put(t, m, "contended", num(w.contended));
   map_put(t, m, "wait_s", secs(w.wait_ns));
   map_put(t, m, "hold_s", secs(w.hold_ns));
-  map_put(t, m, "wake_p50_s", Value());
-  map_put(t, m, "wake_p99_s", Value());
+  // nil when no blocking call of the window's threads ended in it.
+  auto wake = [&](std::uint64_t count, std::uint64_t ns) { return count ? secs(ns) : Value(); };
+  map_put(t, m, "wake_count", num(w.wake_count));
+  map_put(t, m, "wake_p50_s", wake(w.wake_count, w.wake_p50_ns));
+  map_put(t, m, "wake_p99_s", wake(w.wake_count, w.wake_p99_ns));
   ObjList* threads = new_list(t);
   for (const GilThreadStats& ts : w.threads) {
     ObjMap* tm = new_map(t);
@@ -162,6 +165,8 @@ Value measure(Thread& t, Args a) {
     map_put(t, tm, "hold_s", secs(ts.hold_ns));
     map_put(t, tm, "forced", num(ts.forced));
     map_put(t, tm, "io_releases", num(ts.io_releases));
+    map_put(t, tm, "wake_p50_s", wake(ts.wake_count, ts.wake_p50_ns));
+    map_put(t, tm, "wake_p99_s", wake(ts.wake_count, ts.wake_p99_ns));
     threads->items.push_back(Value::object(tm));
   }
   map_put(t, m, "threads", Value::object(threads));
