@@ -82,9 +82,14 @@ GilWindow gil_window(const GilStats& before, const GilStats& after, const std::f
 }
 
 std::string format_gil_window(const GilWindow& w) {
-  return fmt::format("switches={} forced={} io_releases={} acquisitions={} contended={} wait_s={:.4f} hold_s={:.4f} threads={}",
-                     w.switches, w.forced, w.io_releases, w.acquisitions, w.contended,
-                     static_cast<double>(w.wait_ns) / 1e9, static_cast<double>(w.hold_ns) / 1e9, w.threads.size());
+  std::string out = fmt::format(
+      "switches={} forced={} io_releases={} acquisitions={} contended={} wait_s={:.4f} hold_s={:.4f} threads={}",
+      w.switches, w.forced, w.io_releases, w.acquisitions, w.contended, static_cast<double>(w.wait_ns) / 1e9,
+      static_cast<double>(w.hold_ns) / 1e9, w.threads.size());
+  if (w.wake_count > 0)
+    out += fmt::format(" wake_p50_ms={:.3f} wake_p99_ms={:.3f}", static_cast<double>(w.wake_p50_ns) / 1e6,
+                       static_cast<double>(w.wake_p99_ns) / 1e6);
+  return out;
 }
 
 GilRecording gil_recording_window(const GilRecording& rec, std::uint64_t t0, std::uint64_t t1) {
