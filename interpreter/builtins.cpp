@@ -366,7 +366,7 @@ Value b_len(Thread& t, Args a) {
       case ObjType::Map: return Value::integer(as<ObjMap>(v)->count);
       case ObjType::Range: {
         std::int64_t n = as<ObjRange>(v)->length();
-        // ObjRange::length() wraps for ranges longer than INT64_MAX.
+        // -1: longer than INT64_MAX (see ObjRange::length).
         if (n < 0) raise("OverflowError", "range has more than 2**63-1 items");
         return Value::integer(n);
       }
@@ -720,6 +720,9 @@ void format_field(std::string& out, Value v, char conv, const std::string& spec,
 }
 
 void format_field_spec(std::string& out, Value v, char conv, const std::string& spec) {
+  // A nan's sign bit means nothing: Python prints every nan as "nan", while
+  // printf-style formatting would print "-nan".
+  if (v.is_float() && std::isnan(v.as.d)) v = Value::number(std::numeric_limits<double>::quiet_NaN());
   if (conv == 0 && spec.empty()) {
     // {}: str() of the value.
     if (is_str(v)) {

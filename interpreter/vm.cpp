@@ -250,11 +250,7 @@ static Value arith_slow(Thread& t, Op op, Value a, Value b) {
 // Returns <0, 0, >0; raises TypeError for unordered types.
 static int compare_values(Value a, Value b, const char* op) {
   if (a.is_int() && b.is_int()) return a.as.i < b.as.i ? -1 : a.as.i > b.as.i ? 1 : 0;
-  if (a.is_number() && b.is_number()) {
-    double x = a.to_double(), y = b.to_double();
-    if (std::isnan(x) || std::isnan(y)) return 2;  // every comparison with nan is false
-    return x < y ? -1 : x > y ? 1 : 0;
-  }
+  if (a.is_number() && b.is_number()) return compare_numbers(a, b);  // exact for int vs float
   if (is_obj_type(a, ObjType::String) && is_obj_type(b, ObjType::String)) {
     int c = as<ObjString>(a)->view().compare(as<ObjString>(b)->view());
     return c < 0 ? -1 : c > 0 ? 1 : 0;
@@ -281,7 +277,7 @@ static bool contains(Value needle, Value hay) {
       if (!needle.is_int()) return false;
       std::int64_t x = needle.as.i;
       if (r->step > 0 ? (x < r->start || x >= r->stop) : (x > r->start || x <= r->stop)) return false;
-      return ((x - r->start) % r->step) == 0;
+      return ((static_cast<__int128>(x) - r->start) % r->step) == 0;  // 128-bit: no overflow
     }
     default:
       raisef("TypeError", "'in' needs a list, map, str or range, not {}", type_name(hay));
@@ -322,8 +318,15 @@ static Value get_index(Thread& t, Value obj, Value idx) {
       case ObjType::Range: {
         auto* r = as<ObjRange>(obj);
         if (!idx.is_int()) raisef("TypeError", "range index must be an int, not {}", type_name(idx));
-        std::int64_t i = norm_index(idx.as.i, r->length(), "range");
-        return Value::integer(r->start + i * r->step);
+        // 128-bit: a range may hold more than INT64_MAX items.
+        __int128 a = r->start, b = r->stop, st = r->step, n = 0;
+        if (st > 0 && a < b) n = (b - a + st - 1) / st;
+        if (st < 0 && a > b) n = (a - b + (-st) - 1) / (-st);
+        __int128 i = idx.as.i < 0 ? idx.as.i + n : idx.as.i;
+        if (i < 0 || i >= n)
+          raisef("IndexError", "range index {} out of range (length {})", idx.as.i,
+                 n > INT64_MAX ? std::string("more than 2**63-1") : std::to_string(static_cast<std::int64_t>(n)));
+        return Value::integer(static_cast<std::int64_t>(a + i * st));
       }
       default:
         break;

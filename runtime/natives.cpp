@@ -234,7 +234,7 @@ std::string to_repr(Value v) {
 
 static bool equal_depth(Value a, Value b, int depth) {
   if (a.tag != b.tag) {
-    if (a.is_number() && b.is_number()) return a.to_double() == b.to_double();
+    if (a.is_number() && b.is_number()) return compare_numbers(a, b) == 0;  // exact for int vs float
     return false;
   }
   switch (a.tag) {
@@ -297,13 +297,7 @@ bool values_equal(Value a, Value b) { return equal_depth(a, b, 0); }
 
 static int order_depth(Value a, Value b, const char* op, int depth) {
   if (a.is_int() && b.is_int()) return a.as.i < b.as.i ? -1 : a.as.i > b.as.i ? 1 : 0;
-  if (a.is_number() && b.is_number()) {
-    if ((a.is_float() && std::isnan(a.as.d)) || (b.is_float() && std::isnan(b.as.d))) return 2;
-    // Exact for an int against a float (2^53 + 1 vs 2^53 as a float).
-    long double x = a.is_int() ? static_cast<long double>(a.as.i) : a.as.d;
-    long double y = b.is_int() ? static_cast<long double>(b.as.i) : b.as.d;
-    return x < y ? -1 : x > y ? 1 : 0;
-  }
+  if (a.is_number() && b.is_number()) return compare_numbers(a, b);  // exact for int vs float
   if (is_obj_type(a, ObjType::String) && is_obj_type(b, ObjType::String)) {
     int c = as<ObjString>(a)->view().compare(as<ObjString>(b)->view());
     return c < 0 ? -1 : c > 0 ? 1 : 0;

@@ -38,7 +38,7 @@ std::uint64_t hash_value(Value v) {
     case Tag::Float: {
       double d = v.as.d;
       // An integral float hashes like the equal int, because 1 == 1.0.
-      if (std::isfinite(d) && d == std::floor(d) && d >= -9.2e18 && d <= 9.2e18)
+      if (std::isfinite(d) && d == std::floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0)
         return mix64(static_cast<std::uint64_t>(static_cast<std::int64_t>(d)));
       std::uint64_t bits;
       std::memcpy(&bits, &d, sizeof bits);
@@ -73,8 +73,8 @@ bool keys_equal(Value a, Value b) {
         return false;
     }
   }
-  if (a.tag == Tag::Int && b.tag == Tag::Float) return static_cast<double>(a.as.i) == b.as.d;
-  if (a.tag == Tag::Float && b.tag == Tag::Int) return a.as.d == static_cast<double>(b.as.i);
+  if (a.tag == Tag::Int && b.tag == Tag::Float) return compare_int_double(a.as.i, b.as.d) == 0;
+  if (a.tag == Tag::Float && b.tag == Tag::Int) return compare_int_double(b.as.i, a.as.d) == 0;
   return false;
 }
 
@@ -188,7 +188,7 @@ std::int64_t ObjRange::length() const {
   __int128 a = start, b = stop, st = step, n = 0;
   if (st > 0 && a < b) n = (b - a + st - 1) / st;
   if (st < 0 && a > b) n = (a - b + (-st) - 1) / (-st);
-  return n > INT64_MAX ? INT64_MAX : static_cast<std::int64_t>(n);
+  return n > INT64_MAX ? -1 : static_cast<std::int64_t>(n);
 }
 
 // ------------------------------------------------------------------- protos

@@ -213,6 +213,8 @@ struct ObjRange : Obj {
   std::int64_t start, stop, step;
   ObjRange(std::int64_t a, std::int64_t b, std::int64_t s)
       : Obj(ObjType::Range), start(a), stop(b), step(s) {}
+  // The number of items, or -1 when it exceeds INT64_MAX (range(MIN, MAX)):
+  // len() raises OverflowError then, and indexing works in 128-bit.
   std::int64_t length() const;
 };
 

@@ -81,4 +81,32 @@ struct Value {
 
 static_assert(sizeof(Value) == 16, "Value must stay 16 bytes");
 
+// Orders an int against a float exactly: converting the int to double would
+// round above 2^53 (9007199254740993 == 9007199254740992.0 would be true).
+// Returns -1, 0 or 1 for i <, ==, > d, and 2 when d is nan (every
+// comparison with nan is false).
+inline int compare_int_double(std::int64_t i, double d) {
+  if (d != d) return 2;
+  if (d >= 9223372036854775808.0) return -1;
+  if (d < -9223372036854775808.0) return 1;
+  // |d| < 2^63: the truncation fits, and is exact as a double again.
+  auto whole = static_cast<std::int64_t>(d);
+  if (i < whole) return -1;
+  if (i > whole) return 1;
+  double frac = d - static_cast<double>(whole);
+  return frac > 0 ? -1 : frac < 0 ? 1 : 0;
+}
+
+// The same for any two numbers (int or float): -1, 0, 1, or 2 for nan.
+inline int compare_numbers(Value a, Value b) {
+  if (a.tag == Tag::Int && b.tag == Tag::Int) return a.as.i < b.as.i ? -1 : a.as.i > b.as.i ? 1 : 0;
+  if (a.tag == Tag::Int) return compare_int_double(a.as.i, b.as.d);
+  if (b.tag == Tag::Int) {
+    int c = compare_int_double(b.as.i, a.as.d);
+    return c == 2 ? 2 : -c;
+  }
+  if (a.as.d != a.as.d || b.as.d != b.as.d) return 2;
+  return a.as.d < b.as.d ? -1 : a.as.d > b.as.d ? 1 : 0;
+}
+
 }  // namespace weft

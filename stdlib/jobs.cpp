@@ -497,7 +497,7 @@ JobHandle* take_job(QueueHandle* q, std::uint64_t now, std::uint64_t& wake) {
   j->status.store(JobStatus::Running);
   ++j->attempts;
   ++j->round_attempts;
-  if (q->rate > 0) q->next_start = std::max(now, q->next_start) + static_cast<std::uint64_t>(1e9 / q->rate);
+  if (q->rate > 0) q->next_start = std::max(now, q->next_start) + static_cast<std::uint64_t>(std::min(1e9 / q->rate, 1e18));
   return j;
 }
 
@@ -1190,6 +1190,10 @@ Value jobs_queue(Thread& t, Args a) {
   double backoff = opt_field_nonneg(t, m, "backoff", 0.1, "jobs.queue()");
   double timeout = opt_field_nonneg(t, m, "timeout", 0, "jobs.queue()");
   double rate = opt_field_nonneg(t, m, "rate", 0, "jobs.queue()");
+  // The gap between starts is 1/rate in nanoseconds, kept in 64 bits: a rate
+  // below one job in ~11 days is refused rather than overflowing it.
+  if (rate > 0 && rate < 1e-6)
+    raisef("ValueError", "jobs.queue() option 'rate' must be 0 (no limit) or at least 1e-06 jobs per second, not {}", rate);
   double max_retry_after = opt_field_nonneg(t, m, "max_retry_after", 300, "jobs.queue()");
   double deadline = opt_field_nonneg(t, m, "deadline", 0, "jobs.queue()");
   std::string name = opt_field_str(t, m, "name", "");
