@@ -336,8 +336,10 @@ void QueueHandle::trace(Heap& heap) {
 JobHandle* job_self(Args a) { return static_cast<JobHandle*>(a.self.as.o); }
 QueueHandle* queue_self(Args a) { return static_cast<QueueHandle*>(a.self.as.o); }
 
+// An in-process job. Durable jobs (stdlib/durable.cpp) are also of type
+// "job" for scripts, so the name alone does not tell them apart.
 bool is_job(Value v) {
-  return is_obj_type(v, ObjType::Handle) && std::string_view(as<ObjHandle>(v)->type_name()) == "job";
+  return is_obj_type(v, ObjType::Handle) && dynamic_cast<JobHandle*>(as<ObjHandle>(v)) != nullptr;
 }
 bool is_callable(Value v) { return is_obj_type(v, ObjType::Closure) || is_obj_type(v, ObjType::Native); }
 
@@ -1218,7 +1220,11 @@ std::vector<JobHandle*> job_list_arg(Args a, int i, const char* fn, ObjList*& li
   list = arg_list(a, i, fn);
   std::vector<JobHandle*> js;
   for (Value v : list->items) {
-    if (!is_job(v)) raisef("TypeError", "{}() expects a list of jobs, found {}", fn, type_name(v));
+    if (!is_job(v)) {
+      if (std::string_view(type_name(v)) == "job")
+        raisef("TypeError", "{}() waits for jobs of jobs.queue(); a durable job is waited for with its result(timeout)", fn);
+      raisef("TypeError", "{}() expects a list of jobs, found {}", fn, type_name(v));
+    }
     js.push_back(as<JobHandle>(v));
   }
   return js;
