@@ -1423,22 +1423,13 @@ do_throw : {
     char conv = static_cast<char>(READ_U8());
     Value v = PEEK(0);
     SAVE();
-    std::string out;
-    try {
-      format_value_into(out, v, conv, spec->view());
-    } catch (const fmt::format_error& e) {
-      // The message format() gives for the same field.
-      raisef("ValueError", "bad format: {}", e.what());
-    }
-    sp[-1] = str_value(t, out);
+    sp[-1] = format_value_op(t, v, conv, spec);
     DISPATCH();
   }
   CASE(BUILD_STRING) {
     std::uint16_t n = READ_U16();
     SAVE();
-    std::string out;
-    for (Value* p = sp - n; p != sp; ++p) out.append(as<ObjString>(*p)->view());
-    Value r = str_value(t, out);
+    Value r = build_string_op(t, sp - n, n);
     sp -= n;
     PUSH(r);
     DISPATCH();

@@ -97,4 +97,21 @@ Value power(Value a, Value b) {
   return Value::number(r);
 }
 
+Value format_value_op(Thread& t, Value v, char conv, const ObjString* spec) {
+  std::string out;
+  try {
+    format_value_into(out, v, conv, spec->view());
+  } catch (const fmt::format_error& e) {
+    // The message format() gives for the same field.
+    raisef("ValueError", "bad format: {}", e.what());
+  }
+  return str_value(t, out);
+}
+
+Value build_string_op(Thread& t, const Value* parts, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out.append(as<ObjString>(parts[i])->view());
+  return str_value(t, out);
+}
+
 }  // namespace weft

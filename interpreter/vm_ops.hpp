@@ -26,4 +26,10 @@ Value slice_value(Thread& t, Value obj, Value lo, Value hi);
 // a ** b (SPEC §4).
 Value power(Value a, Value b);
 
+// FORMAT_VALUE and BUILD_STRING. They build std::strings, so they live out
+// of the dispatch loop: a computed goto leaves a block without running its
+// destructors, and a string local to a CASE would leak.
+Value format_value_op(Thread& t, Value v, char conv, const ObjString* spec);
+Value build_string_op(Thread& t, const Value* parts, int n);
+
 }  // namespace weft
