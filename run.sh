@@ -32,7 +32,9 @@ install_browser_deps() {
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   local missing=()
-  for p in chromium nodejs npm; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  for p in chromium nodejs; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  # Debian's nodejs may already bring npm (then the npm package conflicts).
+  command -v npm >/dev/null || missing+=(npm)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing (optional, for the browser test): ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
