@@ -24,10 +24,11 @@ static Session* session() {
 // `json` global.
 static Value json_native(Interp& in, const char* name) {
   Value mod = in.builtins.at("json");
-  if (!is_obj_type(mod, ObjType::Map)) std::abort();
-  Value* v = as<ObjMap>(mod)->find_str(in.heap.intern(name));
-  if (!v) std::abort();
-  return *v;
+  if (!is_obj_type(mod, ObjType::Module)) std::abort();
+  auto* m = as<ObjModule>(mod);
+  int slot = m->member_slot(name);
+  if (slot < 0) std::abort();
+  return m->values[static_cast<std::size_t>(slot)];
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
