@@ -103,16 +103,6 @@ std::int64_t cp_index(const ObjString* s, std::size_t byte) {
 // ================================================================== helpers
 
 
-template <NativeFn F>
-Value guarded(Thread& t, Args a) {
-  try {
-    return F(t, a);
-  } catch (const std::bad_alloc&) {
-    raise("MemoryError", "out of memory");
-  } catch (const std::length_error&) {
-    raise("MemoryError", "out of memory");
-  }
-}
 
 constexpr std::size_t kMaxItems = std::size_t{1} << 40;
 

@@ -2,10 +2,29 @@
 // and the methods of the built-in types (list, map, str, error).
 #pragma once
 
+#include <new>
+#include <stdexcept>
+
 #include "runtime/interp.hpp"
+#include "runtime/natives.hpp"
 #include "runtime/object.hpp"
 
 namespace weft {
+
+// Wraps a native so that running out of memory inside it (std::bad_alloc,
+// or std::length_error from a container asked for too much) raises
+// MemoryError instead of escaping as a C++ exception. Every built-in and
+// method is registered through it.
+template <NativeFn F>
+Value guarded(Thread& t, Args a) {
+  try {
+    return F(t, a);
+  } catch (const std::bad_alloc&) {
+    raise("MemoryError", "out of memory");
+  } catch (const std::length_error&) {
+    raise("MemoryError", "out of memory");
+  }
+}
 
 // Adds print, repr, str, int, float, bool, type, len, list, range, min, max,
 // abs, sorted, format, error, assert, assert_eq, assert_raises and import to

@@ -27,16 +27,6 @@ namespace weft {
 
 namespace {
 
-template <NativeFn F>
-Value guard(Thread& t, Args a) {
-  try {
-    return F(t, a);
-  } catch (const std::bad_alloc&) {
-    raise("MemoryError", "out of memory");
-  } catch (const std::length_error&) {
-    raise("MemoryError", "out of memory");
-  }
-}
 
 inline Value obj(Obj* o) { return Value::object(o); }
 inline bool is_str(Value v) { return is_obj_type(v, ObjType::String); }
@@ -536,7 +526,7 @@ Value b_hex(Thread& t, Args a) {
 
 }  // namespace
 
-#define G(f) &guard<f>
+#define G(f) &guarded<f>
 
 void add_list_methods(MethodTable& m) {
   m["sort"] = {G(l_sort), 0, 1};
